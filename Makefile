@@ -1,0 +1,29 @@
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+export HF_HUB_OFFLINE := 1
+
+.PHONY: install test lint bench clean
+
+install: $(VENV)/.installed
+
+# torch first, then everything else constrained to it, so no second (CUDA) torch is ever pulled.
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -c constraints.txt -e ".[test]"
+	touch $@
+
+test: install
+	$(PY) -m ruff check .
+	$(PY) -m pytest -q tests
+
+lint: install
+	$(PY) -m ruff check .
+
+bench: install
+	$(PY) bench/similarity.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

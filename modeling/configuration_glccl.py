@@ -1,0 +1,141 @@
+"""GLCCL model configuration."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from transformers import CLIPTextConfig, CLIPVisionConfig, PreTrainedConfig
+
+
+class GLCCLConfig(PreTrainedConfig):
+    r"""
+    Configuration of a [`GLCCLModel`]: a CLIP text and vision backbone, the temporal transformer over frames, the
+    parameter-free Global-Local Interaction Module (GLIM) and the Contrastive Score Consistency (CSC) loss.
+
+    The defaults reproduce the reference implementation (CLIP ViT-B/32, MSR-VTT settings). The two masking switches
+    and `text_guided=False` are documented departures from it.
+
+    Args:
+        text_config (`dict` or `CLIPTextConfig`, *optional*): the CLIP text encoder.
+        vision_config (`dict` or `CLIPVisionConfig`, *optional*): the CLIP vision encoder.
+        projection_dim (`int`, defaults to 512): the joint embedding width D; also the temporal module's width.
+        logit_scale_init_value (`float`, defaults to 2.6592): initial `logit_scale` (log of CLIP's 1/0.07).
+        max_words (`int`, defaults to 32): text length Nw, the size of the six word-axis head matrices.
+        max_frames (`int`, defaults to 12): frames per video Nf.
+        temporal_layers (`int`, defaults to 4): transformer layers of the temporal module ("seqTransf").
+        temporal_attention_heads (`int`, *optional*): heads of the temporal layers. Defaults to the text encoder's
+            head count when its width equals `projection_dim` (the layers are initialised from it), else
+            `max(1, projection_dim // 64)`.
+        max_frame_positions (`int`, *optional*): size of the frame position table; defaults to the text encoder's
+            `max_position_embeddings` (77), from which it is initialised.
+        glim_temperature (`float`, defaults to 5.0): softmax temperature of GLIM's text-guided frame weights.
+        interaction_temperature (`float`, defaults to 0.01): sharpness of the four scores' attention over similarities.
+        csc_loss_weight (`float`, defaults to 0.5): weight of the CSC loss added to the symmetric InfoNCE loss.
+        logit_scale_max (`float`, defaults to 100.0): `exp(logit_scale)` is clamped to this value.
+        mask_padded_words (`bool`, defaults to `False`): when on, padding tokens take no part in GLIM or the scores
+            (the reference lets them act as words).
+        mask_padded_frames (`bool`, defaults to `False`): when on, padded frames get no GLIM weight (the reference
+            lets their features join the softmax).
+        text_guided (`bool`, defaults to `True`): when off, GLIM's softmax weights are replaced by uniform weights
+            over the frames (the mean-pooling ablation; shapes unchanged).
+    """
+
+    model_type = "glccl"
+    # transformers <= 5.17 reads `sub_configs`, later versions `sub_configs_defaults`.
+    sub_configs = {"text_config": CLIPTextConfig, "vision_config": CLIPVisionConfig}
+    sub_configs_defaults = {"text_config": CLIPTextConfig, "vision_config": CLIPVisionConfig}
+
+    def __init__(
+        self,
+        text_config: dict[str, Any] | CLIPTextConfig | None = None,
+        vision_config: dict[str, Any] | CLIPVisionConfig | None = None,
+        projection_dim: int = 512,
+        logit_scale_init_value: float = 2.6592,
+        max_words: int = 32,
+        max_frames: int = 12,
+        temporal_layers: int = 4,
+        temporal_attention_heads: int | None = None,
+        max_frame_positions: int | None = None,
+        glim_temperature: float = 5.0,
+        interaction_temperature: float = 0.01,
+        csc_loss_weight: float = 0.5,
+        logit_scale_max: float = 100.0,
+        mask_padded_words: bool = False,
+        mask_padded_frames: bool = False,
+        text_guided: bool = True,
+        initializer_factor: float = 1.0,
+        **kwargs: Any,
+    ) -> None:
+        self.text_config = _as_config(text_config, CLIPTextConfig, "text_config")
+        self.vision_config = _as_config(vision_config, CLIPVisionConfig, "vision_config")
+        self.projection_dim = projection_dim
+        self.logit_scale_init_value = logit_scale_init_value
+        self.max_words = max_words
+        self.max_frames = max_frames
+        self.temporal_layers = temporal_layers
+        if temporal_attention_heads is None:
+            text_width = self.text_config.hidden_size
+            temporal_attention_heads = (
+                self.text_config.num_attention_heads if text_width == projection_dim else max(1, projection_dim // 64)
+            )
+        self.temporal_attention_heads = temporal_attention_heads
+        self.max_frame_positions = max_frame_positions or self.text_config.max_position_embeddings
+        self.glim_temperature = glim_temperature
+        self.interaction_temperature = interaction_temperature
+        self.csc_loss_weight = csc_loss_weight
+        self.logit_scale_max = logit_scale_max
+        self.mask_padded_words = mask_padded_words
+        self.mask_padded_frames = mask_padded_frames
+        self.text_guided = text_guided
+        self.initializer_factor = initializer_factor
+        self._validate_glccl()
+        super().__init__(**kwargs)
+
+    def _validate_glccl(self) -> None:
+        if self.max_words > self.text_config.max_position_embeddings:
+            raise ValueError(
+                f"max_words={self.max_words} exceeds the text encoder's "
+                f"max_position_embeddings={self.text_config.max_position_embeddings}"
+            )
+        if self.max_frames > self.max_frame_positions:
+            raise ValueError(f"max_frames={self.max_frames} exceeds max_frame_positions={self.max_frame_positions}")
+        if self.projection_dim % self.temporal_attention_heads:
+            raise ValueError(
+                f"projection_dim={self.projection_dim} is not divisible by "
+                f"temporal_attention_heads={self.temporal_attention_heads}"
+            )
+        for name in ("max_words", "max_frames", "projection_dim", "glim_temperature", "interaction_temperature"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.temporal_layers < 0:
+            raise ValueError(f"temporal_layers must be >= 0, got {self.temporal_layers}")
+
+    def temporal_encoder_config(self) -> CLIPTextConfig:
+        """The CLIP layer config of the temporal module: width `projection_dim`, bidirectional, QuickGELU."""
+        same_width = self.text_config.hidden_size == self.projection_dim
+        return CLIPTextConfig(
+            hidden_size=self.projection_dim,
+            intermediate_size=self.text_config.intermediate_size if same_width else 4 * self.projection_dim,
+            num_hidden_layers=self.temporal_layers,
+            num_attention_heads=self.temporal_attention_heads,
+            hidden_act=self.text_config.hidden_act,
+            layer_norm_eps=self.text_config.layer_norm_eps,
+            attention_dropout=self.text_config.attention_dropout,
+            max_position_embeddings=self.max_frame_positions,
+        )
+
+
+def _as_config(value: Any, config_class: type[PreTrainedConfig], name: str) -> PreTrainedConfig:
+    if value is None:
+        return config_class()
+    if isinstance(value, config_class):
+        return value
+    if isinstance(value, dict):
+        return config_class(**value)
+    raise TypeError(f"{name} must be a dict or {config_class.__name__}, got {type(value).__name__}")
+
+
+__all__ = ["GLCCLConfig"]
+
+# Saved checkpoints carry this file and an `auto_map`, so AutoConfig loads them with trust_remote_code.
+GLCCLConfig.register_for_auto_class()

@@ -1,0 +1,256 @@
+"""GLIM (text-guided global-local aggregation) and the four GLCCL scores, computed exactly without materialising
+the word-guided video features.
+
+GLIM aggregates a video's frames with softmax weights given by a text query: the sentence gives one video summary
+`v[a, b]`, every token position gives one "frame" summary `g[a, b, t]`. Each summary is a weighted sum of the frames
+of video b, so every dot product with it is a weighted sum of query-frame dot products, and its squared norm is
+`weights^T G_b weights` with the per-video Gram matrix `G_b = X_b X_b^T`. The scorer below therefore needs only
+[texts, videos, words, frames] dot products and [videos, frames, frames] Gram matrices, never the
+[texts, videos, words, dim] tensor (65 GB in fp32 for 1k x 1k), and it is exact: the same arithmetic regrouped.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+# The scores are sums of sharp softmaxes (temperature 0.01): they are always computed in float32.
+_SCORE_DTYPE = torch.float32
+
+
+class GLCCLScoreHeads(nn.Module):
+    r"""
+    The eight learnable matrices of the four scores, identity-initialised, named by role.
+
+    `[dim, dim]` projections: `video_sentence_projection` (the paper's W_g) and `frame_word_projection` (W_loc).
+    `[words, words]` mixing matrices of the attention pools: `video_word_pool` (W_wl), `sentence_frame_pool` (W_wfl),
+    `frame_word_word_pool` (W_wm), `frame_word_frame_pool` (W_wfm), `frame_word_video_pool` (W_wm2) and
+    `frame_word_sentence_pool` (W_wfm2).
+    """
+
+    def __init__(self, projection_dim: int, max_words: int) -> None:
+        super().__init__()
+        self.video_sentence_projection = nn.Parameter(torch.eye(projection_dim))
+        self.frame_word_projection = nn.Parameter(torch.eye(projection_dim))
+        self.video_word_pool = nn.Parameter(torch.eye(max_words))
+        self.sentence_frame_pool = nn.Parameter(torch.eye(max_words))
+        self.frame_word_word_pool = nn.Parameter(torch.eye(max_words))
+        self.frame_word_frame_pool = nn.Parameter(torch.eye(max_words))
+        self.frame_word_video_pool = nn.Parameter(torch.eye(max_words))
+        self.frame_word_sentence_pool = nn.Parameter(torch.eye(max_words))
+
+
+def attention_pool(
+    scores: torch.Tensor, mixing: torch.Tensor, sharpness: float, dim: int, mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    r"""
+    X-CLIP's attention over similarities: `sum_x scores * (softmax_x(scores / sharpness) @ mixing)` along `dim`
+    (-1 or -2), where `@ mixing` right-multiplies the softmax axis by the `[n, n]` matrix.
+
+    `mask` (broadcastable to `scores`, 1 = keep) removes positions from the softmax and from the sum.
+    """
+    logits = scores / sharpness
+    if mask is not None:
+        logits = logits.masked_fill(mask == 0, float("-inf"))
+    weights = logits.softmax(dim)
+    # Mixing along the last axis is `weights @ M`; along the second-last it is `M^T @ weights`.
+    mixed = weights @ mixing if dim == -1 else mixing.transpose(0, 1) @ weights
+    if mask is not None:
+        mixed = mixed * mask
+    return (scores * mixed).sum(dim)
+
+
+def glim_weights(
+    query_frame_dots: torch.Tensor,
+    frame_mask: torch.Tensor,
+    temperature: float,
+    text_guided: bool,
+    mask_padded_frames: bool,
+) -> torch.Tensor:
+    r"""
+    GLIM's frame weights, softmax over the last (frames) axis of `query_frame_dots / temperature`.
+
+    `frame_mask` is broadcastable to `query_frame_dots`. Padded frames join the softmax unless `mask_padded_frames`
+    (the reference masks nothing). With `text_guided=False` the weights are uniform over the (valid) frames.
+    """
+    valid = frame_mask.to(torch.bool) if mask_padded_frames else torch.ones_like(frame_mask, dtype=torch.bool)
+    if not text_guided:
+        valid = valid.expand_as(query_frame_dots).to(query_frame_dots.dtype)
+        return valid / valid.sum(-1, keepdim=True)
+    logits = query_frame_dots / temperature
+    if mask_padded_frames:
+        logits = logits.masked_fill(~valid, float("-inf"))
+    return logits.softmax(-1)
+
+
+def _guided_norm(weights: torch.Tensor, gram: torch.Tensor) -> torch.Tensor:
+    r"""`||sum_f weights[..., f] X_bf||` from the Gram matrix: weights `[texts, videos, ..., frames]`,
+    gram `[videos, frames, frames]` -> `[texts, videos, ...]`."""
+    texts, videos = weights.shape[:2]
+    frames = weights.shape[-1]
+    per_video = weights.transpose(0, 1).reshape(videos, -1, frames)  # [videos, texts * queries, frames]
+    quadratic = ((per_video @ gram) * per_video).sum(-1)
+    quadratic = quadratic.reshape(videos, texts, *weights.shape[2:-1]).transpose(0, 1)
+    # Round-off can make a tiny square negative; the floor keeps sqrt and its gradient finite.
+    return quadratic.clamp_min(torch.finfo(quadratic.dtype).tiny).sqrt()
+
+
+class GLIMScorer:
+    r"""
+    Scores every text against every video with GLIM and the four GLCCL scores, in tiles of texts x videos.
+
+    Built once from the (un-normalised) features; `parts()` returns `[4, texts, videos]`: video-sentence,
+    video-word, sentence-frame and frame-word scores, each multiplied by the logit scale. Tiles bound the memory to
+    `O(tile_texts * tile_videos * words^2)` and the result is differentiable.
+
+    Args:
+        sentence_embeds: `[texts, dim]`.
+        word_embeds: `[texts, words, dim]`.
+        word_mask: `[texts, words]`, 1 for real tokens.
+        frame_embeds: `[videos, frames, dim]`, after the temporal module.
+        frame_mask: `[videos, frames]`, 1 for real frames.
+        heads: the eight score matrices.
+        logit_scale: 0-d tensor, `exp(logit_scale)` already clamped.
+    """
+
+    # Elements of the largest per-tile intermediates (about four [tile, words, words] tensors alive at once).
+    tile_budget = 2**24
+
+    def __init__(
+        self,
+        sentence_embeds: torch.Tensor,
+        word_embeds: torch.Tensor,
+        word_mask: torch.Tensor,
+        frame_embeds: torch.Tensor,
+        frame_mask: torch.Tensor,
+        heads: GLCCLScoreHeads,
+        logit_scale: torch.Tensor,
+        *,
+        glim_temperature: float = 5.0,
+        interaction_temperature: float = 0.01,
+        mask_padded_words: bool = False,
+        mask_padded_frames: bool = False,
+        text_guided: bool = True,
+    ) -> None:
+        num_words = word_embeds.shape[1]
+        if heads.video_word_pool.shape[0] != num_words:
+            raise ValueError(
+                f"word_embeds has {num_words} token positions but the score matrices are sized for "
+                f"max_words={heads.video_word_pool.shape[0]}; pad or truncate texts to max_words"
+            )
+        self.heads = heads
+        self.logit_scale = logit_scale.to(_SCORE_DTYPE)
+        self.glim_temperature = glim_temperature
+        self.sharpness = interaction_temperature
+        self.mask_padded_words = mask_padded_words
+        self.mask_padded_frames = mask_padded_frames
+        self.text_guided = text_guided
+
+        sentence = sentence_embeds.to(_SCORE_DTYPE)
+        words = word_embeds.to(_SCORE_DTYPE)
+        self.num_words = num_words
+        self.word_mask = word_mask.to(_SCORE_DTYPE)
+        self.sentence_norm = sentence.norm(dim=-1)  # [texts]
+        self.word_norm = words.norm(dim=-1)  # [texts, words]
+        if mask_padded_words:
+            # Padding takes no part in any score, so whatever its features are (even zeros) must stay finite.
+            words = words * self.word_mask[..., None]
+            self.word_norm = self.word_norm.masked_fill(self.word_mask == 0, 1.0)
+        # One query matrix per text: raw sentence, raw words, s^ W_g and w^ W_loc, all dotted with frames at once.
+        projected_sentence = (sentence / self.sentence_norm[:, None]) @ heads.video_sentence_projection.to(_SCORE_DTYPE)
+        projected_words = (words / self.word_norm[..., None]) @ heads.frame_word_projection.to(_SCORE_DTYPE)
+        self.text_queries = torch.cat([sentence[:, None], words, projected_sentence[:, None], projected_words], dim=1)
+
+        self.frames = frame_embeds.to(_SCORE_DTYPE)
+        self.frame_mask = frame_mask
+        self.gram = self.frames @ self.frames.transpose(1, 2)  # [videos, frames, frames]
+
+    @property
+    def num_texts(self) -> int:
+        return self.text_queries.shape[0]
+
+    @property
+    def num_videos(self) -> int:
+        return self.frames.shape[0]
+
+    def default_tile(self) -> int:
+        per_pair = self.num_words * max(self.num_words, self.frames.shape[1])
+        return max(1, int(math.sqrt(self.tile_budget / per_pair)))
+
+    def parts(self, block_size: int | None = None) -> torch.Tensor:
+        """All four score matrices, `[4, texts, videos]`, computed tile by tile."""
+        tile = block_size or self.default_tile()
+        if tile < 1:
+            raise ValueError(f"block_size must be a positive int, got {block_size}")
+        rows = []
+        for t0 in range(0, self.num_texts, tile):
+            texts = slice(t0, t0 + tile)
+            row = [self._tile(texts, slice(v0, v0 + tile)) for v0 in range(0, self.num_videos, tile)]
+            rows.append(torch.cat(row, dim=-1))
+        return torch.cat(rows, dim=1)
+
+    def _tile(self, texts: slice, videos: slice) -> torch.Tensor:
+        """The four scores of one tile: `[4, tile_texts, tile_videos]`."""
+        nw = self.num_words
+        queries = self.text_queries[texts]  # [a, 2 * words + 2, dim]
+        frames = self.frames[videos]  # [b, frames, dim]
+        word_mask = self.word_mask[texts]
+        frame_mask = self.frame_mask[videos]
+
+        # [a, b, queries, frames]: every text-side vector against every frame.
+        dots = torch.einsum("aqd,bfd->abqf", queries, frames)
+        sentence_frame = dots[:, :, 0]  # <s_a, X_bf>
+        word_frame = dots[:, :, 1 : nw + 1]  # <w_at, X_bf>
+        projected_sentence_frame = dots[:, :, nw + 1]  # <s^_a W_g, X_bf>
+        projected_word_frame = dots[:, :, nw + 2 :]  # <w^_at W_loc, X_bf>
+
+        # GLIM on un-normalised features: sentence-guided (alpha) and word-guided (beta) frame weights.
+        frame_valid = frame_mask[None, :, :]
+        alpha = glim_weights(
+            sentence_frame, frame_valid, self.glim_temperature, self.text_guided, self.mask_padded_frames
+        )  # [a, b, frames]
+        beta = glim_weights(
+            word_frame, frame_valid[:, :, None], self.glim_temperature, self.text_guided, self.mask_padded_frames
+        )  # [a, b, words, frames]
+        gram = self.gram[videos]
+        video_norm = _guided_norm(alpha, gram)  # ||v[a, b]||
+        guided_norm = _guided_norm(beta, gram)  # ||g[a, b, u]||
+
+        sentence_norm = self.sentence_norm[texts][:, None]
+        word_norm = self.word_norm[texts][:, None, :]
+        scale = self.logit_scale
+        pool_mask_words = word_mask[:, None, :] if self.mask_padded_words else None
+        heads = self.heads
+
+        # 1. video-sentence: (s^ W_g) . v^
+        video_sentence = (alpha * projected_sentence_frame).sum(-1) / video_norm
+
+        # 2. video-word: M[a, b, t] = <v^, w^_t>, pooled over words.
+        video_word_sim = torch.einsum("abf,abtf->abt", alpha, word_frame) / (video_norm[..., None] * word_norm)
+        video_word = attention_pool(video_word_sim, heads.video_word_pool, self.sharpness, -1, pool_mask_words)
+
+        # 3. sentence-frame: N[a, b, u] = <s^, g^_u>, pooled over the word-guided frames.
+        sentence_guided = torch.einsum("abuf,abf->abu", beta, sentence_frame) / (guided_norm * sentence_norm[..., None])
+        sentence_frame_score = attention_pool(
+            sentence_guided, heads.sentence_frame_pool, self.sharpness, -1, pool_mask_words
+        )
+
+        # 4. frame-word: F[a, b, t, u] = <w^_t W_loc, g^_u>, pooled both ways, then each pooled again.
+        frame_word_sim = (projected_word_frame @ beta.transpose(-1, -2)) / guided_norm[:, :, None, :]
+        mask_t = word_mask[:, None, :, None] if self.mask_padded_words else None
+        mask_u = word_mask[:, None, None, :] if self.mask_padded_words else None
+        word_level = attention_pool(frame_word_sim, heads.frame_word_word_pool, self.sharpness, -2, mask_t)
+        frame_level = attention_pool(frame_word_sim, heads.frame_word_frame_pool, self.sharpness, -1, mask_u)
+        sentence_to_frame = attention_pool(
+            word_level, heads.frame_word_sentence_pool, self.sharpness, -1, pool_mask_words
+        )
+        video_to_word = attention_pool(frame_level, heads.frame_word_video_pool, self.sharpness, -1, pool_mask_words)
+        frame_word = (sentence_to_frame + video_to_word) / 2
+
+        parts = torch.stack([video_sentence, video_word, sentence_frame_score, frame_word])
+        return scale * parts
+
+
+__all__ = ["GLCCLScoreHeads", "GLIMScorer", "attention_pool", "glim_weights"]

@@ -1,0 +1,369 @@
+"""GLCCL: text-video retrieval with global-local contrastive consistency learning, as a Transformers model.
+
+Text and frames are encoded by CLIP; a temporal transformer contextualises the frames; GLIM aggregates them under
+the guidance of the sentence and of every word; four scores (video-sentence, video-word, sentence-frame,
+frame-word) are fused by their mean; training adds the CSC loss to symmetric InfoNCE.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from transformers import CLIPModel, CLIPTextConfig, CLIPTextModel, CLIPVisionModel, PreTrainedModel
+from transformers import initialization as init
+from transformers.models.clip.modeling_clip import CLIPEncoder, CLIPPreTrainedModel
+from transformers.utils import ModelOutput
+
+from .configuration_glccl import GLCCLConfig
+from .distributed import gather_batch, is_distributed_training
+from .glim import GLCCLScoreHeads, GLIMScorer
+from .losses import csc_loss, infonce_loss
+
+logger = logging.getLogger(__name__)
+
+# The reference's additive attention bias on padded frames (CLIP4Clip's seqTransf).
+_PADDED_FRAME_BIAS = -1e6
+
+
+@dataclass
+class GLCCLTextFeatures(ModelOutput):
+    r"""
+    Text features before normalisation, as GLIM and the scores consume them.
+
+    Args:
+        sentence_embeds (`torch.FloatTensor` of shape `[texts, dim]`): the projected EOT token.
+        word_embeds (`torch.FloatTensor` of shape `[texts, words, dim]`): every projected token position (SOT, EOT
+            and padding included, as in the reference).
+        word_mask (`torch.LongTensor` of shape `[texts, words]`): 1 for real tokens, 0 for padding.
+    """
+
+    sentence_embeds: torch.FloatTensor | None = None
+    word_embeds: torch.FloatTensor | None = None
+    word_mask: torch.LongTensor | None = None
+
+
+@dataclass
+class GLCCLVideoFeatures(ModelOutput):
+    r"""
+    Video features before normalisation, after the temporal module.
+
+    Args:
+        frame_embeds (`torch.FloatTensor` of shape `[videos, frames, dim]`).
+        frame_mask (`torch.LongTensor` of shape `[videos, frames]`): 1 for real frames, 0 for padding.
+    """
+
+    frame_embeds: torch.FloatTensor | None = None
+    frame_mask: torch.LongTensor | None = None
+
+
+@dataclass
+class GLCCLOutput(ModelOutput):
+    r"""
+    Args:
+        loss (`torch.FloatTensor` of shape `[]`, returned with `return_loss=True`): `nce_loss + csc_loss_weight *
+            csc_loss`.
+        logits_per_text (`torch.FloatTensor` of shape `[texts, videos]`): the fused score (mean of the four scores,
+            logit scale applied).
+        logits_per_video (`torch.FloatTensor` of shape `[videos, texts]`): its transpose.
+        score_parts (`torch.FloatTensor` of shape `[4, texts, videos]`): video-sentence, video-word, sentence-frame
+            and frame-word scores.
+        nce_loss (`torch.FloatTensor` of shape `[]`): symmetric InfoNCE on `logits_per_text`.
+        csc_loss (`torch.FloatTensor` of shape `[]`): Contrastive Score Consistency loss (0 for a batch of one).
+        text_embeds (`GLCCLTextFeatures`): the text features that were scored.
+        video_embeds (`GLCCLVideoFeatures`): the video features that were scored.
+
+    In distributed training the logits and features cover the global batch (gathered from every process).
+    """
+
+    loss: torch.FloatTensor | None = None
+    logits_per_text: torch.FloatTensor | None = None
+    logits_per_video: torch.FloatTensor | None = None
+    score_parts: torch.FloatTensor | None = None
+    nce_loss: torch.FloatTensor | None = None
+    csc_loss: torch.FloatTensor | None = None
+    text_embeds: GLCCLTextFeatures | None = None
+    video_embeds: GLCCLVideoFeatures | None = None
+
+
+class GLCCLTemporalEncoder(CLIPPreTrainedModel):
+    r"""
+    CLIP4Clip's "seqTransf": frame position embeddings, bidirectional CLIP layers over the frames with padded-frame
+    keys masked, and a residual connection around the whole stack. `[videos, frames, dim] -> [videos, frames, dim]`.
+    """
+
+    config: CLIPTextConfig
+    main_input_name = "frame_embeds"
+
+    def __init__(self, config: CLIPTextConfig) -> None:
+        super().__init__(config)
+        self.frame_position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
+        self.encoder = CLIPEncoder(config)
+        self.post_init()
+
+    def forward(self, frame_embeds: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
+        positions = torch.arange(frame_embeds.shape[1], device=frame_embeds.device)
+        hidden = frame_embeds + self.frame_position_embeddings(positions)
+        # [videos, 1, query frames, key frames]: every query ignores padded keys.
+        key_bias = (1.0 - frame_mask.to(hidden.dtype)) * _PADDED_FRAME_BIAS
+        attention_bias = key_bias[:, None, None, :].expand(-1, 1, frame_embeds.shape[1], -1)
+        hidden = self.encoder(inputs_embeds=hidden, attention_mask=attention_bias).last_hidden_state
+        return hidden + frame_embeds
+
+
+class GLCCLPreTrainedModel(PreTrainedModel):
+    config: GLCCLConfig
+    config_class = GLCCLConfig
+    base_model_prefix = "glccl"
+    input_modalities = ("video", "text")
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+    _no_split_modules = ["CLIPTextEmbeddings", "CLIPEncoderLayer", "CLIPVisionEmbeddings"]
+
+    def _init_weights(self, module: nn.Module) -> None:
+        factor = self.config.initializer_factor
+        if isinstance(module, GLCCLScoreHeads):
+            for matrix in module.parameters():
+                init.eye_(matrix)
+        elif isinstance(module, GLCCLModel):
+            init.constant_(module.logit_scale, self.config.logit_scale_init_value)
+            init.normal_(module.text_projection.weight, std=module.text_projection.in_features**-0.5 * factor)
+            init.normal_(module.visual_projection.weight, std=module.visual_projection.in_features**-0.5 * factor)
+
+
+class GLCCLModel(GLCCLPreTrainedModel):
+    r"""
+    GLCCL for text-video retrieval.
+
+    Attribute names follow `CLIPModel` (`text_model`, `vision_model`, `text_projection`, `visual_projection`,
+    `logit_scale`), so a CLIP checkpoint's weights load without renaming; `temporal_encoder` and `score_heads` are
+    GLCCL's own parameters.
+    """
+
+    def __init__(self, config: GLCCLConfig) -> None:
+        super().__init__(config)
+        self.text_model = CLIPTextModel._from_config(config.text_config)
+        self.vision_model = CLIPVisionModel._from_config(config.vision_config)
+        self.text_projection = nn.Linear(config.text_config.hidden_size, config.projection_dim, bias=False)
+        self.visual_projection = nn.Linear(config.vision_config.hidden_size, config.projection_dim, bias=False)
+        self.logit_scale = nn.Parameter(torch.tensor(config.logit_scale_init_value))
+        self.temporal_encoder = GLCCLTemporalEncoder._from_config(
+            config.temporal_encoder_config(), attn_implementation=config.text_config._attn_implementation
+        )
+        self.score_heads = GLCCLScoreHeads(config.projection_dim, config.max_words)
+        self.post_init()
+
+    @classmethod
+    def from_clip_pretrained(cls, name_or_path: str, **config_overrides) -> GLCCLModel:
+        r"""
+        A GLCCL model whose CLIP parts come from a `CLIPModel` checkpoint (a local folder or a Hub id), with the
+        temporal layers initialised from CLIP's first text layers and the frame positions from the text position
+        embeddings, as the reference does. `config_overrides` set `GLCCLConfig` fields (e.g. `max_frames=64`).
+        """
+        clip = CLIPModel.from_pretrained(name_or_path)
+        config = GLCCLConfig(
+            text_config=clip.config.text_config.to_dict(),
+            vision_config=clip.config.vision_config.to_dict(),
+            projection_dim=clip.config.projection_dim,
+            logit_scale_init_value=clip.config.logit_scale_init_value,
+            **config_overrides,
+        )
+        model = cls(config)
+        missing, unexpected = model.load_state_dict(clip.state_dict(), strict=False)
+        own = ("temporal_encoder.", "score_heads.")
+        missing = [key for key in missing if not key.startswith(own)]
+        if missing or unexpected:
+            raise ValueError(
+                f"{name_or_path} does not match GLCCL's CLIP parts: missing {missing}, unexpected {unexpected}"
+            )
+        model.init_temporal_from_text_encoder()
+        return model
+
+    @torch.no_grad()
+    def init_temporal_from_text_encoder(self) -> None:
+        """Copy CLIP text layers 0..L-1 into the temporal layers and the text position table into the frame
+        positions (the reference's initialisation); leaves them random, with a warning, when the widths differ."""
+        temporal, text = self.temporal_encoder, self.text_model
+        text_width = self.config.text_config.hidden_size
+        if text_width != self.config.projection_dim:
+            logger.warning(
+                "text width %d != projection_dim %d: the temporal module keeps its random initialisation",
+                text_width,
+                self.config.projection_dim,
+            )
+            return
+        if len(temporal.encoder.layers) > len(text.encoder.layers):
+            raise ValueError(
+                f"temporal_layers={len(temporal.encoder.layers)} exceeds the text encoder's "
+                f"{len(text.encoder.layers)} layers it is initialised from"
+            )
+        for temporal_layer, text_layer in zip(temporal.encoder.layers, text.encoder.layers):
+            temporal_layer.load_state_dict(text_layer.state_dict())
+        positions = temporal.frame_position_embeddings.weight
+        text_positions = text.embeddings.position_embedding.weight
+        rows = min(positions.shape[0], text_positions.shape[0])
+        positions[:rows].copy_(text_positions[:rows])
+
+    def get_text_features(
+        self, input_ids: torch.LongTensor, attention_mask: torch.Tensor | None = None
+    ) -> GLCCLTextFeatures:
+        r"""
+        Encode texts laid out as the reference (`[SOT] tokens [EOT]` padded to `max_words`).
+
+        Args:
+            input_ids (`torch.LongTensor` of shape `[texts, max_words]`).
+            attention_mask (`torch.Tensor` of shape `[texts, max_words]`, *optional*): 1 for real tokens.
+
+        In reference mode the text encoder runs with its causal mask only; with `mask_padded_words` the padding mask
+        is applied too.
+        """
+        if input_ids.ndim != 2 or input_ids.shape[1] != self.config.max_words:
+            raise ValueError(
+                f"input_ids must have shape [texts, max_words={self.config.max_words}], got {tuple(input_ids.shape)}"
+            )
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        elif attention_mask.shape != input_ids.shape:
+            raise ValueError(
+                f"attention_mask shape {tuple(attention_mask.shape)} differs from input_ids {tuple(input_ids.shape)}"
+            )
+        if not bool(attention_mask.bool().any(dim=1).all()):
+            raise ValueError("every text needs at least one token with attention_mask 1")
+        encoder_mask = attention_mask if self.config.mask_padded_words else None
+        text_outputs = self.text_model(input_ids=input_ids, attention_mask=encoder_mask)
+        return GLCCLTextFeatures(
+            sentence_embeds=self.text_projection(text_outputs.pooler_output),
+            word_embeds=self.text_projection(text_outputs.last_hidden_state),
+            word_mask=attention_mask.long(),
+        )
+
+    def get_video_features(
+        self, pixel_values: torch.FloatTensor, video_mask: torch.Tensor | None = None
+    ) -> GLCCLVideoFeatures:
+        r"""
+        Encode videos: CLIP on every frame, then the temporal module.
+
+        Args:
+            pixel_values (`torch.FloatTensor` of shape `[videos, frames, 3, height, width]`): padded frames are zero
+                images, as the reference feeds them.
+            video_mask (`torch.Tensor` of shape `[videos, frames]`, *optional*): 1 for real frames.
+        """
+        if pixel_values.ndim != 5:
+            raise ValueError(
+                f"pixel_values must have shape [videos, frames, 3, height, width], got {tuple(pixel_values.shape)}"
+            )
+        videos, frames = pixel_values.shape[:2]
+        if frames > self.config.max_frame_positions:
+            raise ValueError(f"{frames} frames exceed max_frame_positions={self.config.max_frame_positions}")
+        if video_mask is None:
+            video_mask = torch.ones(videos, frames, dtype=torch.long, device=pixel_values.device)
+        elif tuple(video_mask.shape) != (videos, frames):
+            raise ValueError(f"video_mask shape {tuple(video_mask.shape)} != [videos, frames] = {(videos, frames)}")
+        if not bool(video_mask.bool().any(dim=1).all()):
+            raise ValueError("every video needs at least one frame with video_mask 1")
+        vision_outputs = self.vision_model(pixel_values=pixel_values.flatten(0, 1))
+        frame_embeds = self.visual_projection(vision_outputs.pooler_output).view(videos, frames, -1)
+        return GLCCLVideoFeatures(
+            frame_embeds=self.temporal_encoder(frame_embeds, video_mask), frame_mask=video_mask.long()
+        )
+
+    def logit_scale_value(self) -> torch.Tensor:
+        """`exp(logit_scale)` clamped to `config.logit_scale_max` (CLIP's 100)."""
+        return self.logit_scale.exp().clamp(max=self.config.logit_scale_max)
+
+    def similarity(
+        self,
+        text_features: GLCCLTextFeatures,
+        video_features: GLCCLVideoFeatures,
+        *,
+        return_parts: bool = False,
+        block_size: int | None = None,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        r"""
+        Fused GLCCL logits `[texts, videos]` (logit scale applied), and with `return_parts` also the four scores
+        `[4, texts, videos]` (video-sentence, video-word, sentence-frame, frame-word).
+
+        Exact and differentiable; computed in tiles of `block_size` texts x `block_size` videos (chosen from the
+        sizes when None) so memory stays bounded for any number of texts and videos.
+        """
+        scorer = GLIMScorer(
+            text_features.sentence_embeds,
+            text_features.word_embeds,
+            text_features.word_mask,
+            video_features.frame_embeds,
+            video_features.frame_mask,
+            self.score_heads,
+            self.logit_scale_value(),
+            glim_temperature=self.config.glim_temperature,
+            interaction_temperature=self.config.interaction_temperature,
+            mask_padded_words=self.config.mask_padded_words,
+            mask_padded_frames=self.config.mask_padded_frames,
+            text_guided=self.config.text_guided,
+        )
+        parts = scorer.parts(block_size)
+        logits = parts.mean(0)
+        return (logits, parts) if return_parts else logits
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor,
+        attention_mask: torch.Tensor | None = None,
+        pixel_values: torch.FloatTensor | None = None,
+        video_mask: torch.Tensor | None = None,
+        return_loss: bool = False,
+        block_size: int | None = None,
+        **kwargs,
+    ) -> GLCCLOutput:
+        r"""
+        Score every text of the batch against every video; with `return_loss`, text i and video i are the positive
+        pairs and the loss is `InfoNCE + csc_loss_weight * CSC`.
+
+        Args:
+            input_ids (`torch.LongTensor` of shape `[texts, max_words]`).
+            attention_mask (`torch.Tensor` of shape `[texts, max_words]`, *optional*).
+            pixel_values (`torch.FloatTensor` of shape `[videos, frames, 3, height, width]`).
+            video_mask (`torch.Tensor` of shape `[videos, frames]`, *optional*).
+            return_loss (`bool`): compute the training loss (needs as many texts as videos).
+            block_size (`int`, *optional*): tile size of the scorer.
+        """
+        if pixel_values is None:
+            raise ValueError("pixel_values is required: GLCCL scores texts against videos")
+        text_features = self.get_text_features(input_ids, attention_mask)
+        video_features = self.get_video_features(pixel_values, video_mask)
+        if self.training and is_distributed_training():
+            text_features = GLCCLTextFeatures(**{key: gather_batch(value) for key, value in text_features.items()})
+            video_features = GLCCLVideoFeatures(**{key: gather_batch(value) for key, value in video_features.items()})
+
+        logits, parts = self.similarity(text_features, video_features, return_parts=True, block_size=block_size)
+        loss = nce = csc = None
+        if return_loss:
+            if logits.shape[0] != logits.shape[1]:
+                raise ValueError(f"return_loss needs paired texts and videos, got {tuple(logits.shape)} logits")
+            nce = infonce_loss(logits)
+            csc = csc_loss(parts)
+            loss = nce + self.config.csc_loss_weight * csc
+        return GLCCLOutput(
+            loss=loss,
+            logits_per_text=logits,
+            logits_per_video=logits.t(),
+            score_parts=parts,
+            nce_loss=nce,
+            csc_loss=csc,
+            text_embeds=text_features,
+            video_embeds=video_features,
+        )
+
+
+# Saved checkpoints carry the modeling files and an `auto_map`, so AutoModel loads them with trust_remote_code.
+GLCCLModel.register_for_auto_class("AutoModel")
+
+__all__ = [
+    "GLCCLModel",
+    "GLCCLOutput",
+    "GLCCLPreTrainedModel",
+    "GLCCLTemporalEncoder",
+    "GLCCLTextFeatures",
+    "GLCCLVideoFeatures",
+]
