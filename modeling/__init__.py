@@ -4,4 +4,11 @@ and each other). Installed as `glccl_hf.modeling`."""
 from .configuration_glccl import GLCCLConfig
 from .modeling_glccl import GLCCLModel, GLCCLOutput, GLCCLPreTrainedModel, GLCCLTextFeatures, GLCCLVideoFeatures
 
-__all__ = ["GLCCLConfig", "GLCCLModel", "GLCCLOutput", "GLCCLPreTrainedModel", "GLCCLTextFeatures", "GLCCLVideoFeatures"]
+__all__ = [
+    "GLCCLConfig",
+    "GLCCLModel",
+    "GLCCLOutput",
+    "GLCCLPreTrainedModel",
+    "GLCCLTextFeatures",
+    "GLCCLVideoFeatures",
+]

@@ -16,8 +16,10 @@ import math
 import torch
 from torch import nn
 
-# The scores are sums of sharp softmaxes (temperature 0.01): they are always computed in float32.
-_SCORE_DTYPE = torch.float32
+
+def _score_dtype(dtype: torch.dtype) -> torch.dtype:
+    # The scores are sums of sharp softmaxes (temperature 0.01): half precision is promoted to float32.
+    return torch.promote_types(dtype, torch.float32)
 
 
 class GLCCLScoreHeads(nn.Module):
@@ -85,6 +87,11 @@ def glim_weights(
     return logits.softmax(-1)
 
 
+def _no_autocast(device: torch.device) -> torch.autocast:
+    # Autocast would run the score matmuls in half precision again; the scorer keeps its own dtype.
+    return torch.autocast(device_type=device.type, enabled=False)
+
+
 def _guided_norm(weights: torch.Tensor, gram: torch.Tensor) -> torch.Tensor:
     r"""`||sum_f weights[..., f] X_bf||` from the Gram matrix: weights `[texts, videos, ..., frames]`,
     gram `[videos, frames, frames]` -> `[texts, videos, ...]`."""
@@ -141,29 +148,42 @@ class GLIMScorer:
                 f"max_words={heads.video_word_pool.shape[0]}; pad or truncate texts to max_words"
             )
         self.heads = heads
-        self.logit_scale = logit_scale.to(_SCORE_DTYPE)
+        self.num_words = num_words
         self.glim_temperature = glim_temperature
         self.sharpness = interaction_temperature
         self.mask_padded_words = mask_padded_words
         self.mask_padded_frames = mask_padded_frames
         self.text_guided = text_guided
+        with _no_autocast(frame_embeds.device):
+            self._prepare(sentence_embeds, word_embeds, word_mask, frame_embeds, frame_mask, logit_scale)
 
-        sentence = sentence_embeds.to(_SCORE_DTYPE)
-        words = word_embeds.to(_SCORE_DTYPE)
-        self.num_words = num_words
-        self.word_mask = word_mask.to(_SCORE_DTYPE)
+    def _prepare(
+        self,
+        sentence_embeds: torch.Tensor,
+        word_embeds: torch.Tensor,
+        word_mask: torch.Tensor,
+        frame_embeds: torch.Tensor,
+        frame_mask: torch.Tensor,
+        logit_scale: torch.Tensor,
+    ) -> None:
+        """Per-text and per-video quantities shared by every tile: norms, projected queries, Gram matrices."""
+        dtype = _score_dtype(frame_embeds.dtype)
+        self.logit_scale = logit_scale.to(dtype)
+        sentence = sentence_embeds.to(dtype)
+        words = word_embeds.to(dtype)
+        self.word_mask = word_mask.to(dtype)
         self.sentence_norm = sentence.norm(dim=-1)  # [texts]
         self.word_norm = words.norm(dim=-1)  # [texts, words]
-        if mask_padded_words:
+        if self.mask_padded_words:
             # Padding takes no part in any score, so whatever its features are (even zeros) must stay finite.
             words = words * self.word_mask[..., None]
             self.word_norm = self.word_norm.masked_fill(self.word_mask == 0, 1.0)
         # One query matrix per text: raw sentence, raw words, s^ W_g and w^ W_loc, all dotted with frames at once.
-        projected_sentence = (sentence / self.sentence_norm[:, None]) @ heads.video_sentence_projection.to(_SCORE_DTYPE)
-        projected_words = (words / self.word_norm[..., None]) @ heads.frame_word_projection.to(_SCORE_DTYPE)
+        projected_sentence = (sentence / self.sentence_norm[:, None]) @ self.heads.video_sentence_projection.to(dtype)
+        projected_words = (words / self.word_norm[..., None]) @ self.heads.frame_word_projection.to(dtype)
         self.text_queries = torch.cat([sentence[:, None], words, projected_sentence[:, None], projected_words], dim=1)
 
-        self.frames = frame_embeds.to(_SCORE_DTYPE)
+        self.frames = frame_embeds.to(dtype)
         self.frame_mask = frame_mask
         self.gram = self.frames @ self.frames.transpose(1, 2)  # [videos, frames, frames]
 
@@ -181,14 +201,15 @@ class GLIMScorer:
 
     def parts(self, block_size: int | None = None) -> torch.Tensor:
         """All four score matrices, `[4, texts, videos]`, computed tile by tile."""
-        tile = block_size or self.default_tile()
-        if tile < 1:
-            raise ValueError(f"block_size must be a positive int, got {block_size}")
+        tile = self.default_tile() if block_size is None else block_size
+        if not isinstance(tile, int) or tile < 1:
+            raise ValueError(f"block_size must be a positive int, got {block_size!r}")
         rows = []
-        for t0 in range(0, self.num_texts, tile):
-            texts = slice(t0, t0 + tile)
-            row = [self._tile(texts, slice(v0, v0 + tile)) for v0 in range(0, self.num_videos, tile)]
-            rows.append(torch.cat(row, dim=-1))
+        with _no_autocast(self.frames.device):
+            for t0 in range(0, self.num_texts, tile):
+                texts = slice(t0, t0 + tile)
+                row = [self._tile(texts, slice(v0, v0 + tile)) for v0 in range(0, self.num_videos, tile)]
+                rows.append(torch.cat(row, dim=-1))
         return torch.cat(rows, dim=1)
 
     def _tile(self, texts: slice, videos: slice) -> torch.Tensor:

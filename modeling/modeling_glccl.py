@@ -199,7 +199,7 @@ class GLCCLModel(GLCCLPreTrainedModel):
                 f"temporal_layers={len(temporal.encoder.layers)} exceeds the text encoder's "
                 f"{len(text.encoder.layers)} layers it is initialised from"
             )
-        for temporal_layer, text_layer in zip(temporal.encoder.layers, text.encoder.layers):
+        for temporal_layer, text_layer in zip(temporal.encoder.layers, text.encoder.layers, strict=False):
             temporal_layer.load_state_dict(text_layer.state_dict())
         positions = temporal.frame_position_embeddings.weight
         text_positions = text.embeddings.position_embedding.weight

@@ -1,0 +1,351 @@
+"""GLCCLModel against the naive, materialising formulation, and its Transformers behaviour."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+from glccl_hf.modeling.losses import csc_loss, infonce_loss
+from modeling_fixtures import (
+    EOT,
+    MAX_FRAMES,
+    MAX_WORDS,
+    naive_matrices,
+    text_batch,
+    tiny_config,
+    tiny_model,
+    video_batch,
+)
+from naive_glccl import naive_glccl_loss, naive_glccl_scores
+from transformers import AutoConfig, AutoModel, CLIPConfig, CLIPModel
+
+from glccl_hf import GLCCLConfig, GLCCLModel, GLCCLTextFeatures, GLCCLVideoFeatures
+
+MODES = [
+    pytest.param(dict(), id="reference"),
+    pytest.param(dict(mask_padded_words=True, mask_padded_frames=True), id="masked"),
+    pytest.param(dict(mask_padded_words=True), id="masked-words"),
+    pytest.param(dict(text_guided=False), id="mean-pooling"),
+    pytest.param(dict(text_guided=False, mask_padded_frames=True), id="mean-pooling-masked"),
+]
+
+
+def _features(model, text_lengths, frame_counts):
+    input_ids, attention_mask = text_batch(text_lengths)
+    pixel_values, video_mask = video_batch(frame_counts)
+    with torch.no_grad():
+        text = model.get_text_features(input_ids, attention_mask)
+        video = model.get_video_features(pixel_values.to(model.dtype), video_mask)
+    return text, video
+
+
+def _naive(model, text, video):
+    config = model.config
+    return naive_glccl_scores(
+        text.sentence_embeds,
+        text.word_embeds,
+        text.word_mask,
+        video.frame_embeds,
+        video.frame_mask,
+        naive_matrices(model),
+        model.logit_scale_value(),
+        mask_padded_words=config.mask_padded_words,
+        mask_padded_frames=config.mask_padded_frames,
+        text_guided=config.text_guided,
+        tau=config.glim_temperature,
+        sharpness=config.interaction_temperature,
+    )
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("block_size", [None, 2])
+def test_similarity_matches_naive_formulation(mode, block_size):
+    # Five texts against three videos, padded words and frames, non-identity heads, in float64 for a tight check.
+    model = tiny_model(**mode).double()
+    text, video = _features(model, [6, 2, 4, 1, 5], [4, 2, 1])
+    logits, parts = model.similarity(text, video, return_parts=True, block_size=block_size)
+    expected_logits, expected_parts = _naive(model, text, video)
+    assert logits.shape == (5, 3) and parts.shape == (4, 5, 3)
+    torch.testing.assert_close(parts, expected_parts, rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(logits, expected_logits, rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(model.similarity(text, video, block_size=block_size), logits)
+
+
+def test_similarity_float32_matches_naive_float64():
+    model = tiny_model()
+    text, video = _features(model, [6, 2, 4, 1, 5], [4, 2, 1])
+    logits = model.similarity(text, video)
+    expected, _ = _naive(
+        model.double(),
+        GLCCLTextFeatures(**{k: v.double() if v.is_floating_point() else v for k, v in text.items()}),
+        GLCCLVideoFeatures(**{k: v.double() if v.is_floating_point() else v for k, v in video.items()}),
+    )
+    torch.testing.assert_close(logits.double(), expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("mode", MODES[:2])
+def test_loss_and_gradients_match_naive_formulation(mode):
+    model = tiny_model(**mode).double()
+    text, video = _features(model, [6, 2, 4, 1], [4, 2, 1, 3])
+    leaves = {
+        "sentence": text.sentence_embeds.clone().requires_grad_(),
+        "words": text.word_embeds.clone().requires_grad_(),
+        "frames": video.frame_embeds.clone().requires_grad_(),
+    }
+    text = GLCCLTextFeatures(leaves["sentence"], leaves["words"], text.word_mask)
+    video = GLCCLVideoFeatures(leaves["frames"], video.frame_mask)
+    weight = model.config.csc_loss_weight
+    params = [leaves["sentence"], leaves["words"], leaves["frames"], *model.score_heads.parameters(), model.logit_scale]
+
+    logits, parts = model.similarity(text, video, return_parts=True, block_size=3)
+    loss = infonce_loss(logits) + weight * csc_loss(parts)
+    grads = torch.autograd.grad(loss, params)
+
+    expected_loss, _, _ = naive_glccl_loss(*_naive(model, text, video), weight)
+    expected_grads = torch.autograd.grad(expected_loss, params)
+    torch.testing.assert_close(loss, expected_loss, rtol=1e-9, atol=1e-9)
+    for grad, expected in zip(grads, expected_grads, strict=True):
+        torch.testing.assert_close(grad, expected, rtol=1e-7, atol=1e-9)
+
+
+def test_forward_returns_scores_losses_and_features():
+    model = tiny_model().double()
+    input_ids, attention_mask = text_batch([6, 2, 4])
+    pixel_values, video_mask = video_batch([4, 2, 1])
+    out = model(input_ids, attention_mask, pixel_values.double(), video_mask, return_loss=True)
+    expected_logits, expected_parts = _naive(model, out.text_embeds, out.video_embeds)
+    expected_loss, expected_nce, expected_csc = naive_glccl_loss(expected_logits, expected_parts, 0.5)
+    torch.testing.assert_close(out.logits_per_text, expected_logits)
+    torch.testing.assert_close(out.logits_per_video, expected_logits.t())
+    torch.testing.assert_close(out.score_parts, expected_parts)
+    torch.testing.assert_close(out.nce_loss, expected_nce)
+    torch.testing.assert_close(out.csc_loss, expected_csc)
+    torch.testing.assert_close(out.loss, expected_loss)
+    assert out.text_embeds.word_embeds.shape == (3, MAX_WORDS, 32)
+    assert out.video_embeds.frame_embeds.shape == (3, MAX_FRAMES, 32)
+    assert model(input_ids, attention_mask, pixel_values.double(), video_mask).loss is None
+
+
+def test_loss_backward_reaches_every_parameter():
+    model = tiny_model().train()
+    input_ids, attention_mask = text_batch([6, 2, 4])
+    pixel_values, video_mask = video_batch([4, 2, 1])
+    model(input_ids, attention_mask, pixel_values, video_mask, return_loss=True).loss.backward()
+    without_grad = [name for name, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    # The text encoder's unused position rows and token rows of absent ids legitimately get no gradient.
+    assert [name for name in without_grad if "embedding" not in name] == []
+
+
+def test_batch_of_one_gives_finite_loss_and_zero_csc():
+    model = tiny_model()
+    input_ids, attention_mask = text_batch([3])
+    pixel_values, video_mask = video_batch([2])
+    out = model(input_ids, attention_mask, pixel_values, video_mask, return_loss=True)
+    assert torch.isfinite(out.loss) and out.csc_loss.item() == 0.0
+    out.loss.backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_csc_is_zero_without_off_diagonal_variance_and_scale_invariant():
+    same = torch.randn(1, 3, 3).expand(4, 3, 3).clone().requires_grad_()
+    loss = csc_loss(same)
+    loss.backward()
+    assert loss.item() == 0.0 and torch.isfinite(same.grad).all()
+    parts = torch.randn(4, 5, 5, dtype=torch.float64)
+    torch.testing.assert_close(csc_loss(parts), csc_loss(37.0 * parts))
+
+
+def test_logit_scale_is_clamped():
+    model = tiny_model()
+    with torch.no_grad():
+        model.logit_scale.fill_(10.0)
+    assert model.logit_scale_value().item() == pytest.approx(model.config.logit_scale_max)
+
+
+def test_reference_mode_text_features_ignore_attention_mask():
+    # The reference runs CLIP's text encoder with the causal mask only: the padding mask changes nothing.
+    model = tiny_model()
+    input_ids, attention_mask = text_batch([2, 5])
+    with torch.no_grad():
+        with_mask = model.get_text_features(input_ids, attention_mask)
+        all_ones = model.get_text_features(input_ids, torch.ones_like(attention_mask))
+        reference = model.text_model(input_ids=input_ids)
+    torch.testing.assert_close(with_mask.word_embeds, all_ones.word_embeds)
+    torch.testing.assert_close(with_mask.word_embeds, model.text_projection(reference.last_hidden_state))
+    eot = (input_ids == EOT).int().argmax(-1)
+    torch.testing.assert_close(with_mask.sentence_embeds, with_mask.word_embeds[torch.arange(2), eot])
+
+
+@pytest.mark.parametrize("mask_words", [False, True])
+def test_masked_mode_ignores_padding(mask_words):
+    # With both masks on, changing padded frames' pixels or padded tokens' ids changes no score.
+    model = tiny_model(mask_padded_words=mask_words, mask_padded_frames=True)
+    input_ids, attention_mask = text_batch([3, 5])
+    pixel_values, video_mask = video_batch([2, 4])
+    with torch.no_grad():
+        base = model(input_ids, attention_mask, pixel_values, video_mask).score_parts
+        noisy_pixels = pixel_values + torch.randn_like(pixel_values) * (1 - video_mask)[:, :, None, None, None]
+        other_pad = input_ids.masked_fill(attention_mask == 0, 7)
+        frames_changed = model(input_ids, attention_mask, noisy_pixels, video_mask).score_parts
+        words_changed = model(other_pad, attention_mask, pixel_values, video_mask).score_parts
+    torch.testing.assert_close(frames_changed, base)
+    if mask_words:
+        torch.testing.assert_close(words_changed, base)
+    else:
+        assert not torch.allclose(words_changed, base)
+
+
+def test_temporal_module_masks_padded_frame_keys():
+    model = tiny_model()
+    frames = torch.randn(2, MAX_FRAMES, 32)
+    mask = torch.tensor([[1, 1, 0, 0], [1, 1, 1, 1]])
+    with torch.no_grad():
+        base = model.temporal_encoder(frames, mask)
+        changed = frames.clone()
+        changed[0, 2:] = torch.randn(2, 32)
+        after = model.temporal_encoder(changed, mask)
+    torch.testing.assert_close(after[0, :2], base[0, :2])
+    torch.testing.assert_close(after[1], base[1])
+
+
+def test_sdpa_and_eager_attention_agree():
+    sdpa = tiny_model()
+    eager = GLCCLModel._from_config(tiny_config(), attn_implementation="eager").eval()
+    eager.load_state_dict(sdpa.state_dict())
+    assert eager.temporal_encoder.config._attn_implementation == "eager"
+    assert sdpa.temporal_encoder.config._attn_implementation == "sdpa"
+    inputs = (*text_batch([6, 2]), *video_batch([4, 1]))
+    with torch.no_grad():
+        torch.testing.assert_close(sdpa(*inputs).logits_per_text, eager(*inputs).logits_per_text)
+
+
+def test_gradient_checkpointing_gives_the_same_gradients():
+    inputs = (*text_batch([6, 2, 3]), *video_batch([4, 1, 2]))
+    grads = []
+    for checkpointing in (False, True):
+        model = tiny_model().train()
+        if checkpointing:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            assert model.temporal_encoder.encoder.layers[0].gradient_checkpointing
+        model(*inputs, return_loss=True).loss.backward()
+        grads.append({name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None})
+    assert grads[0].keys() == grads[1].keys()
+    for name in grads[0]:
+        torch.testing.assert_close(grads[1][name], grads[0][name], msg=name)
+
+
+def test_bad_inputs_are_rejected_with_clear_errors():
+    model = tiny_model()
+    input_ids, attention_mask = text_batch([2])
+    pixel_values, video_mask = video_batch([2])
+    with pytest.raises(ValueError, match="max_words=8"):
+        model.get_text_features(input_ids[:, :5], attention_mask[:, :5])
+    with pytest.raises(ValueError, match="at least one token"):
+        model.get_text_features(input_ids, torch.zeros_like(attention_mask))
+    with pytest.raises(ValueError, match=r"\[videos, frames, 3, height, width\]"):
+        model.get_video_features(pixel_values[0], video_mask)
+    with pytest.raises(ValueError, match="at least one frame"):
+        model.get_video_features(pixel_values, torch.zeros_like(video_mask))
+    with pytest.raises(ValueError, match="paired"):
+        model(*text_batch([2, 3]), pixel_values, video_mask, return_loss=True)
+    with pytest.raises(ValueError, match="block_size"):
+        model.similarity(model.get_text_features(input_ids), model.get_video_features(pixel_values), block_size=0)
+    with pytest.raises(ValueError, match="max_frames=99"):
+        tiny_config(max_frames=99)
+
+
+def test_save_and_load_round_trip(tmp_path):
+    model = tiny_model(mask_padded_frames=True)
+    inputs = (*text_batch([6, 2]), *video_batch([4, 1]))
+    model.save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["auto_map"] == {
+        "AutoConfig": "configuration_glccl.GLCCLConfig",
+        "AutoModel": "modeling_glccl.GLCCLModel",
+    }
+    assert (tmp_path / "model.safetensors").is_file()
+    for name in ("modeling_glccl.py", "configuration_glccl.py", "glim.py", "losses.py", "distributed.py"):
+        assert (tmp_path / name).is_file(), name
+    assert isinstance(AutoConfig.from_pretrained(tmp_path), GLCCLConfig)
+    for loaded in (GLCCLModel.from_pretrained(tmp_path), AutoModel.from_pretrained(tmp_path)):
+        assert isinstance(loaded, GLCCLModel) and loaded.config.mask_padded_frames
+        with torch.no_grad():
+            torch.testing.assert_close(loaded(*inputs).logits_per_text, model(*inputs).logits_per_text)
+
+
+def test_remote_code_loads_without_glccl_hf(tmp_path):
+    model = tiny_model()
+    inputs = (*text_batch([6, 2]), *video_batch([4, 1]))
+    model.save_pretrained(tmp_path / "ckpt")
+    torch.save(inputs, tmp_path / "inputs.pt")
+    with torch.no_grad():
+        expected = model(*inputs).logits_per_text
+    script = textwrap.dedent(
+        f"""
+        import sys
+        sys.modules["glccl_hf"] = None  # the package is not importable: only the checkpoint's code is
+        import torch
+        from transformers import AutoModel
+        model = AutoModel.from_pretrained({str(tmp_path / "ckpt")!r}, trust_remote_code=True).eval()
+        assert type(model).__module__.startswith("transformers_modules"), type(model).__module__
+        inputs = torch.load({str(tmp_path / "inputs.pt")!r})
+        with torch.no_grad():
+            torch.save(model(*inputs).logits_per_text, {str(tmp_path / "logits.pt")!r})
+        model.save_pretrained({str(tmp_path / "resaved")!r})
+        """
+    )
+    env = dict(os.environ, HF_MODULES_CACHE=str(tmp_path / "modules"))
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    torch.testing.assert_close(torch.load(tmp_path / "logits.pt"), expected)
+    # Re-saving a remote-code model keeps the code (transformers #22698).
+    assert (tmp_path / "resaved" / "glim.py").is_file()
+
+
+def _tiny_clip(tmp_path):
+    config = tiny_config()
+    clip_config = CLIPConfig(
+        text_config=config.text_config.to_dict(), vision_config=config.vision_config.to_dict(), projection_dim=32
+    )
+    torch.manual_seed(1)
+    clip = CLIPModel(clip_config)
+    clip.save_pretrained(tmp_path / "clip")
+    return clip
+
+
+def test_from_clip_pretrained_copies_clip_weights(tmp_path):
+    clip = _tiny_clip(tmp_path)
+    model = GLCCLModel.from_clip_pretrained(str(tmp_path / "clip"), max_words=MAX_WORDS, temporal_layers=2)
+    assert model.config.max_words == MAX_WORDS and model.config.projection_dim == 32
+    clip_state = clip.state_dict()
+    copied = [key for key in model.state_dict() if key in clip_state]
+    assert len(copied) == len(clip_state)
+    for key in copied:
+        torch.testing.assert_close(model.state_dict()[key], clip_state[key], msg=key)
+    # The temporal layers are copies of text layers: a CLIP with 2 text layers cannot seed 3.
+    with pytest.raises(ValueError, match="temporal_layers=3"):
+        GLCCLModel.from_clip_pretrained(str(tmp_path / "clip"), max_words=MAX_WORDS, temporal_layers=3)
+
+
+def test_from_clip_pretrained_temporal_layers_equal_text_layers(tmp_path):
+    clip = _tiny_clip(tmp_path)
+    model = GLCCLModel.from_clip_pretrained(str(tmp_path / "clip"), max_words=MAX_WORDS, temporal_layers=2)
+    layer_pairs = zip(model.temporal_encoder.encoder.layers, clip.text_model.encoder.layers, strict=False)
+    for index, (temporal_layer, text_layer) in enumerate(layer_pairs):
+        text_state = text_layer.state_dict()
+        assert temporal_layer.state_dict().keys() == text_state.keys()
+        for name, value in temporal_layer.state_dict().items():
+            torch.testing.assert_close(value, text_state[name], msg=f"layer {index} {name}")
+    torch.testing.assert_close(
+        model.temporal_encoder.frame_position_embeddings.weight, clip.text_model.embeddings.position_embedding.weight
+    )
+    for matrix in model.score_heads.parameters():
+        torch.testing.assert_close(matrix, torch.eye(matrix.shape[0]))
+    # A CLIPModel checkpoint also loads straight into GLCCLModel.from_pretrained with a GLCCL config.
+    direct = GLCCLModel.from_pretrained(tmp_path / "clip", config=tiny_config())
+    torch.testing.assert_close(direct.text_projection.weight, clip.text_projection.weight)
