@@ -44,24 +44,21 @@ class GLCCLScoreHeads(nn.Module):
         self.frame_word_sentence_pool = nn.Parameter(torch.eye(max_words))
 
 
-def attention_pool(
-    scores: torch.Tensor, mixing: torch.Tensor, sharpness: float, dim: int, mask: torch.Tensor | None = None
-) -> torch.Tensor:
+def attention_pool(logits: torch.Tensor, mixing: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     r"""
-    X-CLIP's attention over similarities: `sum_x scores * (softmax_x(scores / sharpness) @ mixing)` along `dim`
-    (-1 or -2), where `@ mixing` right-multiplies the softmax axis by the `[n, n]` matrix.
+    X-CLIP's attention over similarities along the last axis, in units of the sharpness:
+    `sum_x z * (softmax_x(z) @ mixing)` with `z = similarity / sharpness`, where `@ mixing` right-multiplies the
+    softmax axis by the `[n, n]` matrix. (Multiplying the result by the sharpness gives the score; keeping the
+    sharpness unit saves a pass over the large tensors, and a pooled value can feed the next pool directly.)
 
-    `mask` (broadcastable to `scores`, 1 = keep) removes positions from the softmax and from the sum.
+    `mask` (broadcastable to `logits`, 1 = keep) removes positions from the softmax and from the sum.
     """
-    logits = scores / sharpness
     if mask is not None:
-        logits = logits.masked_fill(mask == 0, float("-inf"))
-    weights = logits.softmax(dim)
-    # Mixing along the last axis is `weights @ M`; along the second-last it is `M^T @ weights`.
-    mixed = weights @ mixing if dim == -1 else mixing.transpose(0, 1) @ weights
-    if mask is not None:
-        mixed = mixed * mask
-    return (scores * mixed).sum(dim)
+        logits_for_softmax = logits.masked_fill(mask == 0, float("-inf"))
+        mixed = (logits_for_softmax.softmax(-1) @ mixing) * mask
+    else:
+        mixed = logits.softmax(-1) @ mixing
+    return (logits * mixed).sum(-1)
 
 
 def glim_weights(
@@ -215,13 +212,12 @@ class GLIMScorer:
     def _tile(self, texts: slice, videos: slice) -> torch.Tensor:
         """The four scores of one tile: `[4, tile_texts, tile_videos]`."""
         nw = self.num_words
-        queries = self.text_queries[texts]  # [a, 2 * words + 2, dim]
-        frames = self.frames[videos]  # [b, frames, dim]
         word_mask = self.word_mask[texts]
         frame_mask = self.frame_mask[videos]
+        heads = self.heads
 
-        # [a, b, queries, frames]: every text-side vector against every frame.
-        dots = torch.einsum("aqd,bfd->abqf", queries, frames)
+        # [a, b, queries, frames]: every text-side vector against every frame, one GEMM.
+        dots = torch.einsum("aqd,bfd->abqf", self.text_queries[texts], self.frames[videos])
         sentence_frame = dots[:, :, 0]  # <s_a, X_bf>
         word_frame = dots[:, :, 1 : nw + 1]  # <w_at, X_bf>
         projected_sentence_frame = dots[:, :, nw + 1]  # <s^_a W_g, X_bf>
@@ -239,39 +235,40 @@ class GLIMScorer:
         video_norm = _guided_norm(alpha, gram)  # ||v[a, b]||
         guided_norm = _guided_norm(beta, gram)  # ||g[a, b, u]||
 
-        sentence_norm = self.sentence_norm[texts][:, None]
-        word_norm = self.word_norm[texts][:, None, :]
-        scale = self.logit_scale
-        pool_mask_words = word_mask[:, None, :] if self.mask_padded_words else None
-        heads = self.heads
+        # Every similarity below is divided by the sharpness, the unit of the softmaxes (see attention_pool).
+        sharpness = self.sharpness
+        inv_sentence_norm = 1 / (self.sentence_norm[texts][:, None] * sharpness)  # [a, 1]
+        inv_word_norm = 1 / (self.word_norm[texts][:, None, :] * sharpness)  # [a, 1, words]
+        # beta / ||g||: a dot product with it is a dot product with the normalised guided summary g^.
+        beta_unit = beta / guided_norm[..., None]
+        mask_words = word_mask[:, None, :] if self.mask_padded_words else None  # [a, 1, words]
 
         # 1. video-sentence: (s^ W_g) . v^
         video_sentence = (alpha * projected_sentence_frame).sum(-1) / video_norm
 
         # 2. video-word: M[a, b, t] = <v^, w^_t>, pooled over words.
-        video_word_sim = torch.einsum("abf,abtf->abt", alpha, word_frame) / (video_norm[..., None] * word_norm)
-        video_word = attention_pool(video_word_sim, heads.video_word_pool, self.sharpness, -1, pool_mask_words)
+        video_word_sim = (word_frame * alpha[:, :, None]).sum(-1) * (inv_word_norm / video_norm[..., None])
+        video_word = attention_pool(video_word_sim, heads.video_word_pool, mask_words)
 
         # 3. sentence-frame: N[a, b, u] = <s^, g^_u>, pooled over the word-guided frames.
-        sentence_guided = torch.einsum("abuf,abf->abu", beta, sentence_frame) / (guided_norm * sentence_norm[..., None])
-        sentence_frame_score = attention_pool(
-            sentence_guided, heads.sentence_frame_pool, self.sharpness, -1, pool_mask_words
-        )
+        sentence_guided_sim = (beta_unit * sentence_frame[:, :, None]).sum(-1) * inv_sentence_norm[..., None]
+        sentence_frame_score = attention_pool(sentence_guided_sim, heads.sentence_frame_pool, mask_words)
 
-        # 4. frame-word: F[a, b, t, u] = <w^_t W_loc, g^_u>, pooled both ways, then each pooled again.
-        frame_word_sim = (projected_word_frame @ beta.transpose(-1, -2)) / guided_norm[:, :, None, :]
-        mask_t = word_mask[:, None, :, None] if self.mask_padded_words else None
-        mask_u = word_mask[:, None, None, :] if self.mask_padded_words else None
-        word_level = attention_pool(frame_word_sim, heads.frame_word_word_pool, self.sharpness, -2, mask_t)
-        frame_level = attention_pool(frame_word_sim, heads.frame_word_frame_pool, self.sharpness, -1, mask_u)
-        sentence_to_frame = attention_pool(
-            word_level, heads.frame_word_sentence_pool, self.sharpness, -1, pool_mask_words
-        )
-        video_to_word = attention_pool(frame_level, heads.frame_word_video_pool, self.sharpness, -1, pool_mask_words)
+        # 4. frame-word: F[a, b, t, u] = <w^_t W_loc, g^_u>; pooled over words t for each guided frame u
+        # (word_level) and over guided frames u for each word t (frame_level); each is pooled again.
+        # Both layouts of F come from one small matmul each, so every softmax runs along a contiguous axis.
+        projected_word_frame = projected_word_frame / sharpness
+        frame_word_sim = projected_word_frame @ beta_unit.transpose(-1, -2)  # [a, b, t, u]
+        frame_word_sim_t = beta_unit @ projected_word_frame.transpose(-1, -2)  # [a, b, u, t]
+        mask_pairs = mask_words[:, :, None, :] if mask_words is not None else None  # [a, 1, 1, words]
+        frame_level = attention_pool(frame_word_sim, heads.frame_word_frame_pool, mask_pairs)  # [a, b, t]
+        word_level = attention_pool(frame_word_sim_t, heads.frame_word_word_pool, mask_pairs)  # [a, b, u]
+        sentence_to_frame = attention_pool(word_level, heads.frame_word_sentence_pool, mask_words)
+        video_to_word = attention_pool(frame_level, heads.frame_word_video_pool, mask_words)
         frame_word = (sentence_to_frame + video_to_word) / 2
 
-        parts = torch.stack([video_sentence, video_word, sentence_frame_score, frame_word])
-        return scale * parts
+        unit_scores = torch.stack([video_sentence / sharpness, video_word, sentence_frame_score, frame_word])
+        return (self.logit_scale * sharpness) * unit_scores
 
 
 __all__ = ["GLCCLScoreHeads", "GLIMScorer", "attention_pool", "glim_weights"]
