@@ -32,6 +32,18 @@ class GLCCLScoreHeads(nn.Module):
     `frame_word_sentence_pool` (W_wfm2).
     """
 
+    # Each matrix's symbol in the paper's notation (../shared/docs/method.md) and the reference's parameter name.
+    paper_symbols = {
+        "video_sentence_projection": "W_g",
+        "frame_word_projection": "W_loc",
+        "video_word_pool": "W_wl",
+        "sentence_frame_pool": "W_wfl",
+        "frame_word_word_pool": "W_wm",
+        "frame_word_frame_pool": "W_wfm",
+        "frame_word_video_pool": "W_wm2",
+        "frame_word_sentence_pool": "W_wfm2",
+    }
+
     def __init__(self, projection_dim: int, max_words: int) -> None:
         super().__init__()
         self.video_sentence_projection = nn.Parameter(torch.eye(projection_dim))
@@ -119,8 +131,8 @@ class GLIMScorer:
         logit_scale: 0-d tensor, `exp(logit_scale)` already clamped.
     """
 
-    # Elements of the largest per-tile intermediates (about four [tile, words, words] tensors alive at once).
-    tile_budget = 2**24
+    # Elements of one [tile_texts, tile_videos, words, words] tensor: small enough to stay in cache (measured fastest).
+    tile_budget = 2**20
 
     def __init__(
         self,

@@ -179,7 +179,7 @@ class GLCCLModel(GLCCLPreTrainedModel):
                 f"{name_or_path} does not match GLCCL's CLIP parts: missing {missing}, unexpected {unexpected}"
             )
         model.init_temporal_from_text_encoder()
-        return model
+        return model.eval()  # like from_pretrained; Trainer switches to train mode itself
 
     @torch.no_grad()
     def init_temporal_from_text_encoder(self) -> None:

@@ -9,19 +9,6 @@ from glccl_hf import GLCCLConfig, GLCCLModel
 VOCAB, SOT, EOT = 64, 62, 63
 MAX_WORDS, MAX_FRAMES, IMAGE = 8, 4, 16
 
-# method.md's names of the eight head matrices -> GLCCLScoreHeads attributes.
-HEAD_NAMES = {
-    "W_g": "video_sentence_projection",
-    "W_loc": "frame_word_projection",
-    "W_wl": "video_word_pool",
-    "W_wfl": "sentence_frame_pool",
-    "W_wm": "frame_word_word_pool",
-    "W_wfm": "frame_word_frame_pool",
-    "W_wm2": "frame_word_video_pool",
-    "W_wfm2": "frame_word_sentence_pool",
-}
-
-
 def tiny_config(**overrides) -> GLCCLConfig:
     text = dict(
         vocab_size=VOCAB,
@@ -76,4 +63,6 @@ def video_batch(frame_counts: list[int], seed: int = 0) -> tuple[torch.Tensor, t
 
 
 def naive_matrices(model: GLCCLModel) -> dict[str, torch.Tensor]:
-    return {key: getattr(model.score_heads, name) for key, name in HEAD_NAMES.items()}
+    """The head matrices keyed by their paper symbols, as the naive formulation takes them."""
+    heads = model.score_heads
+    return {symbol: getattr(heads, name) for name, symbol in heads.paper_symbols.items()}
