@@ -270,8 +270,8 @@ class GLIMScorer:
         # (word_level) and over guided frames u for each word t (frame_level); each is pooled again.
         # Both layouts of F come from one small matmul each, so every softmax runs along a contiguous axis.
         projected_word_frame = projected_word_frame / sharpness
-        frame_word_sim = projected_word_frame @ beta_unit.transpose(-1, -2)  # [a, b, t, u]
-        frame_word_sim_t = beta_unit @ projected_word_frame.transpose(-1, -2)  # [a, b, u, t]
+        frame_word_sim = torch.einsum("abtf,abuf->abtu", projected_word_frame, beta_unit)
+        frame_word_sim_t = torch.einsum("abuf,abtf->abut", beta_unit, projected_word_frame)
         mask_pairs = mask_words[:, :, None, :] if mask_words is not None else None  # [a, 1, 1, words]
         frame_level = attention_pool(frame_word_sim, heads.frame_word_frame_pool, mask_pairs)  # [a, b, t]
         word_level = attention_pool(frame_word_sim_t, heads.frame_word_word_pool, mask_pairs)  # [a, b, u]
