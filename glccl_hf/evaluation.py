@@ -1,0 +1,730 @@
+"""Text-video retrieval evaluation: encode every caption and video once, score all pairs, rank, report.
+
+Metrics follow the reference (CLIP4Clip / X-CLIP retrieval code). For each query, ``rank`` is the 0-based position
+of its true item among the candidates; ``R@K = 100 * mean(rank < K)``, ``MdR = median(rank) + 1`` (numpy's median:
+the mean of the two middle ranks for an even count), ``MnR = mean(rank) + 1``.
+
+Ties (pessimistic rule): the true item is placed after every other candidate with an equal score, i.e.
+``rank = number of other candidates scoring >= the true item``. A degenerate model that scores everything alike
+therefore gets R@1 = 0, not 100. (The reference's behaviour on ties is undefined: its ``compute_metrics`` returns one
+rank per tied position, and its multi-caption path breaks ties by sort order.) Without ties every rule agrees.
+
+Directions, for a score matrix ``S [texts, videos]`` and ``text_to_video[i]`` = the video of text ``i``:
+
+- ``t2v``: every text is a query; candidates are all videos.
+- ``v2t``: every video is a query; candidates are the videos' caption groups, a group scored by its best caption:
+  ``G[k, j] = max over captions c of video k of S[c, j]``, and video ``j`` is ranked in column ``j`` of ``G`` against
+  the other groups. This is the reference's multi-caption protocol (VATEX, MSR-VTT full: ``tensor_video_to_text_sim``
+  max-pools each video's captions) and reduces to ranking ``S.T`` when every video has exactly one caption. It is not
+  the rank of the best caption among all captions: another video with several high-scoring captions counts once.
+
+DSL (dual softmax, CAMoE; off by default, reported separately under ``dsl_`` keys): each direction's scores are
+multiplied by a prior computed across the queries of that direction, see :func:`dual_softmax`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from .data.collator import _with_name
+from .modeling.modeling_glccl import GLCCLTextFeatures, GLCCLVideoFeatures
+from .video import VideoDecodeError
+
+__all__ = [
+    "RECALL_AT",
+    "RetrievalCorpus",
+    "RetrievalScores",
+    "caption_group_scores",
+    "dual_softmax",
+    "encode_texts",
+    "encode_videos",
+    "evaluate_features",
+    "evaluate_retrieval",
+    "rank_metrics",
+    "retrieval_corpus",
+    "retrieval_metrics",
+    "score_dataset",
+    "score_features",
+    "text_to_video_ranks",
+    "video_to_text_ranks",
+]
+
+RECALL_AT: tuple[int, ...] = (1, 5, 10)
+DATASET_COLUMNS: tuple[str, ...] = ("video", "caption", "video_index", "caption_index")
+# Rows of the score matrix compared at once when counting ranks: bounds the boolean temporary.
+_RANK_CHUNK_ROWS = 4096
+
+
+# ------------------------------------------------------------------------------------------------ validation
+
+
+def _as_similarity(similarity: Any) -> torch.Tensor:
+    """A CPU float tensor [texts, videos] without NaN (float16/bfloat16 widened to float32, integers to float64)."""
+    tensor = torch.as_tensor(similarity).detach()
+    if tensor.ndim != 2 or tensor.shape[0] == 0 or tensor.shape[1] == 0:
+        raise ValueError(f"similarity must be a non-empty 2-D [texts, videos] matrix, got shape {tuple(tensor.shape)}")
+    if tensor.dtype == torch.bool or tensor.is_complex():
+        raise TypeError(f"similarity must hold real scores, got dtype {tensor.dtype}")
+    if not tensor.is_floating_point():
+        tensor = tensor.double()
+    elif tensor.dtype in (torch.float16, torch.bfloat16):
+        tensor = tensor.float()
+    tensor = tensor.cpu()
+    nan = torch.isnan(tensor)
+    if bool(nan.any()):
+        text, video = (int(i) for i in nan.nonzero()[0])
+        raise ValueError(
+            f"similarity has {int(nan.sum())} NaN score(s) (first at text {text}, video {video}): NaN cannot be ranked"
+        )
+    return tensor
+
+
+def _as_text_to_video(text_to_video: Any, num_texts: int, num_videos: int) -> torch.Tensor:
+    """int64 [texts] with every entry in [0, num_videos)."""
+    index = torch.as_tensor(text_to_video).detach().cpu()
+    if index.dtype == torch.bool or index.is_floating_point() or index.is_complex():
+        raise TypeError(f"text_to_video must hold integer video indices, got dtype {index.dtype}")
+    if index.ndim != 1 or index.shape[0] != num_texts:
+        raise ValueError(
+            f"text_to_video must have one video index per text (shape [{num_texts}] for similarity "
+            f"[{num_texts}, {num_videos}]), got shape {tuple(index.shape)}"
+        )
+    index = index.long()
+    bad = (index < 0) | (index >= num_videos)
+    if bool(bad.any()):
+        first = int(bad.nonzero()[0, 0])
+        raise ValueError(
+            f"text_to_video[{first}] = {int(index[first])} is not a video column of similarity "
+            f"(0 .. {num_videos - 1}); {int(bad.sum())} entries are out of range"
+        )
+    return index
+
+
+def _require_captioned_videos(text_to_video: torch.Tensor, num_videos: int) -> None:
+    """Video-to-text needs a caption for every video: an uncaptioned video has no true item to rank."""
+    counts = torch.bincount(text_to_video, minlength=num_videos)
+    missing = (counts == 0).nonzero().flatten().tolist()
+    if missing:
+        shown = ", ".join(str(i) for i in missing[:10]) + (", ..." if len(missing) > 10 else "")
+        raise ValueError(
+            f"{len(missing)} of {num_videos} videos have no caption in text_to_video (video columns {shown}), so "
+            "video-to-text retrieval is undefined for them. For a gallery with distractor videos compute "
+            "text-to-video only: rank_metrics(text_to_video_ranks(similarity, text_to_video), 't2v')"
+        )
+
+
+# ----------------------------------------------------------------------------------------------------- ranks
+
+
+def _count_at_least(scores: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """Per row of `scores` [queries, candidates], how many entries are >= `reference` [queries]."""
+    counts = [
+        (scores[start : start + _RANK_CHUNK_ROWS] >= reference[start : start + _RANK_CHUNK_ROWS, None]).sum(dim=1)
+        for start in range(0, scores.shape[0], _RANK_CHUNK_ROWS)
+    ]
+    return torch.cat(counts)
+
+
+def _t2v_ranks(similarity: torch.Tensor, text_to_video: torch.Tensor) -> torch.Tensor:
+    true_scores = similarity.gather(1, text_to_video[:, None])[:, 0]
+    return _count_at_least(similarity, true_scores) - 1  # the true video is counted by >= itself
+
+
+def _v2t_ranks(similarity: torch.Tensor, text_to_video: torch.Tensor) -> torch.Tensor:
+    per_video = caption_group_scores(similarity, text_to_video).t()  # [query videos, caption groups]
+    return _count_at_least(per_video, per_video.diagonal()) - 1
+
+
+def text_to_video_ranks(similarity: Any, text_to_video: Any) -> torch.Tensor:
+    """0-based rank of each text's true video among all videos (ties pessimistic).
+
+    Args:
+        similarity: scores [texts, videos] (tensor or array; higher is better).
+        text_to_video: [texts] integers, the video column of each text's true video.
+
+    Returns:
+        int64 [texts]: the number of other videos scoring >= the true one.
+    """
+    scores = _as_similarity(similarity)
+    return _t2v_ranks(scores, _as_text_to_video(text_to_video, *scores.shape))
+
+
+def caption_group_scores(similarity: Any, text_to_video: Any) -> torch.Tensor:
+    """Score of each video's caption group against each video: its best caption's score.
+
+    Args:
+        similarity: scores [texts, videos].
+        text_to_video: [texts] integers, the video of each text.
+
+    Returns:
+        [videos (caption groups), videos]: ``G[k, j] = max over captions c of video k of similarity[c, j]``; -inf for a
+        video without captions.
+    """
+    scores = _as_similarity(similarity)
+    index = _as_text_to_video(text_to_video, *scores.shape)
+    num_videos = scores.shape[1]
+    groups = torch.full((num_videos, num_videos), float("-inf"), dtype=scores.dtype)
+    return groups.scatter_reduce_(0, index[:, None].expand(-1, num_videos), scores, reduce="amax", include_self=True)
+
+
+def video_to_text_ranks(similarity: Any, text_to_video: Any) -> torch.Tensor:
+    """0-based rank of each video's caption group among all videos' caption groups (ties pessimistic).
+
+    A group is scored by its best caption (see :func:`caption_group_scores`); with one caption per video this is the
+    rank of the video's caption in its column of ``similarity``.
+
+    Args:
+        similarity: scores [texts, videos].
+        text_to_video: [texts] integers, the video of each text; every video needs at least one caption.
+
+    Returns:
+        int64 [videos]: the number of other caption groups scoring >= the video's own.
+    """
+    scores = _as_similarity(similarity)
+    index = _as_text_to_video(text_to_video, *scores.shape)
+    _require_captioned_videos(index, scores.shape[1])
+    return _v2t_ranks(scores, index)
+
+
+def rank_metrics(ranks: Any, prefix: str) -> dict[str, float]:
+    """R@1/5/10, median and mean rank of 0-based `ranks`.
+
+    Returns:
+        ``{prefix}_R@1``, ``{prefix}_R@5``, ``{prefix}_R@10`` (percent), ``{prefix}_MdR``, ``{prefix}_MnR`` (1-based).
+    """
+    values = torch.as_tensor(ranks).detach().cpu().numpy()
+    if values.ndim != 1 or values.size == 0:
+        raise ValueError(f"ranks must be a non-empty 1-D sequence, got shape {values.shape}")
+    metrics = {f"{prefix}_R@{k}": float(100.0 * np.mean(values < k)) for k in RECALL_AT}
+    metrics[f"{prefix}_MdR"] = float(np.median(values) + 1)
+    metrics[f"{prefix}_MnR"] = float(np.mean(values) + 1)
+    return metrics
+
+
+# ------------------------------------------------------------------------------------------------------- DSL
+
+
+def dual_softmax(similarity: Any, temperature: float = 1.0, dim: int = 0) -> torch.Tensor:
+    """Dual-softmax re-scoring (CAMoE's DSL): ``S * softmax(S / temperature, dim) * S.shape[dim]``.
+
+    The prior is the softmax across the *queries* of the other direction: ``dim=0`` (over texts, for each video) for
+    text-to-video on ``S [texts, videos]``, ``dim=1`` (over videos, for each text) for video-to-text. The constant
+    factor ``S.shape[dim]`` (kept from the public implementations) does not change any ranking. GLCCL's logits already
+    carry the logit scale (about 100), so ``temperature=1`` is the usual setting. Computed in float64: with logits
+    that far apart, float32 priors underflow to exact zeros, which would create artificial ties.
+
+    Args:
+        similarity: scores [texts, videos].
+        temperature: positive softmax temperature.
+        dim: 0 or 1 (or -2 / -1), the axis the prior normalises over.
+
+    Returns:
+        float64 [texts, videos].
+    """
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not np.isfinite(temperature):
+        raise ValueError(f"temperature must be a positive finite number, got {temperature!r}")
+    if temperature <= 0:
+        raise ValueError(f"temperature must be a positive finite number, got {temperature!r}")
+    if dim not in (0, 1, -1, -2):
+        raise ValueError(f"dim must be 0 or 1 for a [texts, videos] matrix, got {dim!r}")
+    scores = _as_similarity(similarity).double()
+    return scores * torch.softmax(scores / temperature, dim=dim) * scores.shape[dim]
+
+
+# --------------------------------------------------------------------------------------------------- metrics
+
+
+def retrieval_metrics(
+    similarity: Any, text_to_video: Any, *, dsl: bool = False, dsl_temperature: float = 1.0
+) -> dict[str, float]:
+    """Text-to-video and video-to-text retrieval metrics of a score matrix.
+
+    Args:
+        similarity: scores [texts, videos] (torch tensor or numpy array; any device). Texts may outnumber videos
+            (several captions per video).
+        text_to_video: [texts] integers, ``text_to_video[i]`` = the video column of text ``i``. Every video needs at
+            least one caption (else video-to-text is undefined: a ValueError names them).
+        dsl: also report the metrics after dual-softmax re-scoring, under ``dsl_``-prefixed keys.
+        dsl_temperature: the dual softmax's temperature.
+
+    Returns:
+        ``t2v_R@1, t2v_R@5, t2v_R@10, t2v_MdR, t2v_MnR`` and the same for ``v2t_`` (and ``dsl_t2v_...``,
+        ``dsl_v2t_...`` with `dsl`). Ranks use the pessimistic tie rule and the best-caption v2t protocol of the
+        module docstring.
+    """
+    scores = _as_similarity(similarity)
+    index = _as_text_to_video(text_to_video, *scores.shape)
+    _require_captioned_videos(index, scores.shape[1])
+    metrics = {**rank_metrics(_t2v_ranks(scores, index), "t2v"), **rank_metrics(_v2t_ranks(scores, index), "v2t")}
+    if dsl:
+        t2v = _t2v_ranks(dual_softmax(scores, dsl_temperature, dim=0), index)
+        v2t = _v2t_ranks(dual_softmax(scores, dsl_temperature, dim=1), index)
+        metrics.update(rank_metrics(t2v, "dsl_t2v"))
+        metrics.update(rank_metrics(v2t, "dsl_v2t"))
+    return metrics
+
+
+# -------------------------------------------------------------------------------------------------- encoding
+
+
+@contextmanager
+def _inference(model: torch.nn.Module) -> Iterator[None]:
+    """Eval mode and no autograd for the duration; the model's previous mode is restored."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        model.train(was_training)
+
+
+def _resolve_device(model: torch.nn.Module, device: str | torch.device | None) -> torch.device:
+    """`device`, the model moved there if needed; default: where the model's parameters are."""
+    if device is None:
+        return next(model.parameters()).device
+    device = torch.device(device)
+    model.to(device)
+    return device
+
+
+def _check_max_words(model: torch.nn.Module, processor: Any) -> None:
+    expected = getattr(getattr(model, "config", None), "max_words", None)
+    got = getattr(processor, "max_words", None)
+    if expected is not None and got is not None and expected != got:
+        raise ValueError(
+            f"processor.max_words={got} but the model was built for max_words={expected} (its word-axis score "
+            "matrices are sized by it): use a processor with the model's max_words"
+        )
+
+
+def _positive_batch_size(batch_size: Any) -> int:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    return batch_size
+
+
+def _concat(parts: list[Any], cls: type) -> Any:
+    """Concatenate feature outputs batch-wise, field by field."""
+    return cls(**{key: torch.cat([part[key] for part in parts]) for key in parts[0].keys()})
+
+
+def encode_texts(
+    model: torch.nn.Module,
+    processor: Any,
+    captions: Sequence[str],
+    *,
+    batch_size: int = 64,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+) -> GLCCLTextFeatures:
+    """Encode captions once, in batches, with the model in eval mode and without autograd.
+
+    Args:
+        model: a GLCCLModel (its training mode is restored afterwards).
+        processor: has ``tokenize(texts) -> {"input_ids", "attention_mask"}`` (a GLCCLProcessor).
+        captions: the texts, in score-matrix row order.
+        batch_size: captions per forward pass.
+        device: run on this device (the model is moved there); default: the model's device.
+        progress: show a tqdm bar.
+
+    Returns:
+        GLCCLTextFeatures with ``sentence_embeds`` [texts, D], ``word_embeds`` [texts, max_words, D], ``word_mask``
+        [texts, max_words], on `device`.
+    """
+    captions = _caption_list(captions)
+    batch_size = _positive_batch_size(batch_size)
+    _check_max_words(model, processor)
+    device = _resolve_device(model, device)
+    parts = []
+    with _inference(model), tqdm(total=len(captions), desc="Encoding texts", unit="text", disable=not progress) as bar:
+        for start in range(0, len(captions), batch_size):
+            batch = captions[start : start + batch_size]
+            tokens = processor.tokenize(batch)
+            parts.append(model.get_text_features(tokens["input_ids"].to(device), tokens["attention_mask"].to(device)))
+            bar.update(len(batch))
+    return _concat(parts, GLCCLTextFeatures)
+
+
+def _caption_list(captions: Any) -> list[str]:
+    if isinstance(captions, str):
+        raise TypeError("captions must be a sequence of strings, got a single string: wrap it in a list")
+    captions = list(captions)
+    if not captions:
+        raise ValueError("captions is empty: give at least one caption")
+    for i, caption in enumerate(captions):
+        if not isinstance(caption, str):
+            raise TypeError(f"captions[{i}] must be a string, got {type(caption).__name__}")
+    return captions
+
+
+def _video_source(video: Any) -> Any:
+    """What ``processor.load_video`` takes: a ``{"path", "bytes"}`` dict (``datasets.Video(decode=False)``) unpacked."""
+    if isinstance(video, Mapping):
+        # Embedded bytes win, as they are what the dataset ships.
+        return video.get("bytes") or video.get("path")
+    return video
+
+
+def _video_name(source: Any, index: int, names: Sequence[str] | None) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        return os.fspath(source)
+    if names is not None:
+        return f"video {names[index]!r}"
+    return f"videos[{index}]"
+
+
+class _DecodedVideos(Dataset):
+    """Decodes and preprocesses video `i` on access, so a DataLoader's workers decode in parallel."""
+
+    def __init__(self, processor: Any, videos: Sequence[Any], names: Sequence[str] | None):
+        self.processor = processor
+        self.videos = videos
+        self.names = names
+
+    def __len__(self) -> int:
+        return len(self.videos)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        source = _video_source(self.videos[index])
+        name = _video_name(source, index, self.names)
+        try:
+            return self.processor.load_video(source, name=name)
+        except (FileNotFoundError, VideoDecodeError) as err:
+            if name in str(err):
+                raise
+            raise _with_name(err, name) from err
+
+
+def encode_videos(
+    model: torch.nn.Module,
+    processor: Any,
+    videos: Sequence[Any],
+    *,
+    batch_size: int = 16,
+    num_workers: int = 0,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+    names: Sequence[str] | None = None,
+) -> GLCCLVideoFeatures:
+    """Decode and encode videos once, in batches, with the model in eval mode and without autograd.
+
+    Decoding runs in a torch DataLoader, in `num_workers` worker processes when > 0. A missing or undecodable video
+    raises (FileNotFoundError / ``glccl_hf.video.VideoDecodeError``) naming the file: evaluation never skips a video.
+
+    Args:
+        model: a GLCCLModel (its training mode is restored afterwards).
+        processor: has ``load_video(source, name=...) -> (pixel_values [F, 3, S, S], video_mask [F])``.
+        videos: paths, bytes, ``{"path", "bytes"}`` dicts or uint8 frames [n, 3, H, W]; any sequence with ``len``
+            and integer indexing (column order of the score matrix).
+        batch_size: videos per forward pass.
+        num_workers: DataLoader worker processes for decoding (0: decode in this process).
+        device: run on this device (the model is moved there); default: the model's device.
+        progress: show a tqdm bar.
+        names: optional label per video (e.g. its id), used in error messages for in-memory videos.
+
+    Returns:
+        GLCCLVideoFeatures with ``frame_embeds`` [videos, frames, D] and ``frame_mask`` [videos, frames], on `device`.
+    """
+    if isinstance(videos, (str, os.PathLike, bytes, bytearray)):
+        raise TypeError("videos must be a sequence of videos, got a single video: wrap it in a list")
+    if not isinstance(videos, Sequence):
+        videos = list(videos)
+    if len(videos) == 0:
+        raise ValueError("videos is empty: give at least one video")
+    if names is not None and len(names) != len(videos):
+        raise ValueError(f"names has {len(names)} entries for {len(videos)} videos")
+    batch_size = _positive_batch_size(batch_size)
+    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
+        raise ValueError(f"num_workers must be an integer >= 0, got {num_workers!r}")
+    device = _resolve_device(model, device)
+    loader = DataLoader(
+        _DecodedVideos(processor, videos, names),
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=num_workers,
+        pin_memory=device.type == "cuda",
+    )
+    dtype = model.dtype if hasattr(model, "dtype") else next(model.parameters()).dtype
+    parts = []
+    with _inference(model), tqdm(total=len(videos), desc="Encoding videos", unit="video", disable=not progress) as bar:
+        for pixel_values, video_mask in _batches(loader):
+            pixel_values = pixel_values.to(device, dtype=dtype, non_blocking=True)
+            parts.append(model.get_video_features(pixel_values, video_mask.to(device, non_blocking=True)))
+            bar.update(len(video_mask))
+    return _concat(parts, GLCCLVideoFeatures)
+
+
+def _batches(loader: DataLoader) -> Iterator[Any]:
+    """The loader's batches; a worker's error is re-raised without the loader's frames in its traceback.
+
+    Those frames would keep the loader's worker processes alive after the error (and copied into later forks); the
+    message of a worker's error already carries the worker's own traceback.
+    """
+    iterator = iter(loader)
+    while True:
+        try:
+            batch = next(iterator)
+        except StopIteration:
+            return
+        except Exception as err:
+            if loader.num_workers == 0:
+                raise
+            del iterator
+            raise err.with_traceback(None)  # noqa: B904 (the same error, re-raised)
+        yield batch
+
+
+# --------------------------------------------------------------------------------------------------- scoring
+
+
+def score_features(
+    model: torch.nn.Module,
+    text_features: GLCCLTextFeatures,
+    video_features: GLCCLVideoFeatures,
+    *,
+    block_size: int | None = None,
+) -> torch.Tensor:
+    """The fused GLCCL logits of every text against every video, in eval mode and without autograd.
+
+    Args:
+        model: a GLCCLModel.
+        text_features, video_features: from :func:`encode_texts` / :func:`encode_videos` (or the model's
+            ``get_text_features`` / ``get_video_features``), on the model's device.
+        block_size: tile size of the exact scorer (``GLCCLModel.similarity``); None chooses it.
+
+    Returns:
+        [texts, videos] on the CPU.
+    """
+    with _inference(model):
+        return model.similarity(text_features, video_features, block_size=block_size).cpu()
+
+
+def evaluate_features(
+    model: torch.nn.Module,
+    text_features: GLCCLTextFeatures,
+    video_features: GLCCLVideoFeatures,
+    text_to_video: Any,
+    *,
+    dsl: bool = False,
+    dsl_temperature: float = 1.0,
+    block_size: int | None = None,
+) -> dict[str, float]:
+    """Retrieval metrics of already-encoded features (for a Trainer's ``evaluate``): score, then rank.
+
+    Args:
+        text_features: [texts, ...] features; video_features: [videos, ...] features.
+        text_to_video: [texts] integers, the video row of each text.
+        dsl, dsl_temperature, block_size: as in :func:`retrieval_metrics` and :func:`score_features`.
+
+    Returns:
+        The dict of :func:`retrieval_metrics`.
+    """
+    num_texts = text_features.sentence_embeds.shape[0]
+    if len(text_to_video) != num_texts:
+        raise ValueError(f"text_to_video has {len(text_to_video)} entries for {num_texts} encoded texts")
+    similarity = score_features(model, text_features, video_features, block_size=block_size)
+    return retrieval_metrics(similarity, text_to_video, dsl=dsl, dsl_temperature=dsl_temperature)
+
+
+# --------------------------------------------------------------------------------------------------- datasets
+
+
+class _ColumnView(Sequence):
+    """One column of chosen dataset rows, read row by row on access (no video bytes are loaded up front)."""
+
+    def __init__(self, dataset: Any, column: str, rows: Sequence[int]):
+        self.dataset = dataset
+        self.column = column
+        self.rows = list(rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        return self.dataset[self.rows[index]][self.column]
+
+
+@dataclass
+class RetrievalCorpus:
+    """A retrieval split laid out as a score matrix [texts, videos].
+
+    Attributes:
+        captions: every row's caption (the texts, in dataset row order).
+        text_to_video: int64 [texts], the video column of each text (the dataset's ``video_index``).
+        videos: the videos in column order (one per video: the rows with ``caption_index == 0`` ordered by
+            ``video_index``), read lazily from the dataset.
+        video_ids: the id of each video column (``video_id``, or the video index as a string when absent).
+    """
+
+    captions: list[str]
+    text_to_video: torch.Tensor
+    videos: Sequence[Any]
+    video_ids: list[str]
+
+
+def retrieval_corpus(dataset: Any) -> RetrievalCorpus:
+    """Read the texts, the videos and their pairing from a dataset in the ``glccl_hf.data`` schema.
+
+    Args:
+        dataset: a ``datasets.Dataset`` (or anything with ``column_names``, ``len``, row and column access) with
+            columns ``video``, ``caption``, ``video_index``, ``caption_index`` (``video_id`` optional), as
+            ``load_retrieval_dataset`` returns. MSR-VTT 1k-A and DiDeMo (one caption or paragraph per video) give a
+            square matrix; VATEX or MSR-VTT full (several captions per video) more texts than videos.
+
+    Raises:
+        ValueError: a missing column, an empty dataset, or indices that do not describe each video once.
+    """
+    columns = set(getattr(dataset, "column_names", ()))
+    missing = [c for c in DATASET_COLUMNS if c not in columns]
+    if missing:
+        raise ValueError(f"dataset lacks column(s) {missing} (has {sorted(columns)}); see glccl_hf.data's schema")
+    if len(dataset) == 0:
+        raise ValueError("dataset is empty: nothing to evaluate")
+    video_index = np.asarray(list(dataset["video_index"]), dtype=np.int64)
+    caption_index = np.asarray(list(dataset["caption_index"]), dtype=np.int64)
+    first_rows = np.flatnonzero(caption_index == 0)
+    video_rows = first_rows[np.argsort(video_index[first_rows], kind="stable")]
+    num_videos = len(video_rows)
+    listed = video_index[video_rows]
+    if not np.array_equal(listed, np.arange(num_videos)):
+        raise ValueError(
+            f"the {num_videos} rows with caption_index == 0 must list each video once with video_index "
+            f"0 .. {num_videos - 1}, got video_index values {_preview(listed.tolist())}"
+        )
+    out_of_range = np.flatnonzero((video_index < 0) | (video_index >= num_videos))
+    if len(out_of_range):
+        row = int(out_of_range[0])
+        raise ValueError(
+            f"row {row} has video_index {int(video_index[row])}, but only {num_videos} videos have a row with "
+            f"caption_index == 0 ({len(out_of_range)} rows point to no video)"
+        )
+    if "video_id" in columns:
+        video_ids = [str(v) for v in _ColumnView(dataset, "video_id", video_rows.tolist())]
+    else:
+        video_ids = [str(i) for i in range(num_videos)]
+    return RetrievalCorpus(
+        captions=list(dataset["caption"]),
+        text_to_video=torch.from_numpy(video_index),
+        videos=_ColumnView(dataset, "video", video_rows.tolist()),
+        video_ids=video_ids,
+    )
+
+
+def _preview(items: list[Any], n: int = 10) -> str:
+    return str(items[:n])[:-1] + (", ...]" if len(items) > n else "]")
+
+
+@dataclass
+class RetrievalScores:
+    """A scored retrieval split.
+
+    Attributes:
+        similarity: [texts, videos] fused GLCCL logits (CPU).
+        text_to_video: int64 [texts], the true video column of each text.
+        captions: the texts (rows).
+        video_ids: the videos' ids (columns).
+    """
+
+    similarity: torch.Tensor
+    text_to_video: torch.Tensor
+    captions: list[str]
+    video_ids: list[str]
+
+
+def score_dataset(
+    model: torch.nn.Module,
+    processor: Any,
+    dataset: Any,
+    *,
+    batch_size: int = 16,
+    num_workers: int = 0,
+    device: str | torch.device | None = None,
+    block_size: int | None = None,
+    progress: bool = True,
+) -> RetrievalScores:
+    """Encode every caption and every video of a split once and score all pairs.
+
+    Args:
+        model: a GLCCLModel.
+        processor: a GLCCLProcessor (``tokenize`` and ``load_video``).
+        dataset: a split in the ``glccl_hf.data`` schema (see :func:`retrieval_corpus`).
+        batch_size: texts and videos per forward pass.
+        num_workers: DataLoader workers decoding videos.
+        device: run on this device (the model is moved there); default: the model's device.
+        block_size: tile size of the exact scorer.
+        progress: show tqdm bars.
+
+    Returns:
+        :class:`RetrievalScores` with the [texts, videos] matrix and the pairing, for inspection or
+        :func:`retrieval_metrics`.
+    """
+    corpus = retrieval_corpus(dataset)
+    text = encode_texts(model, processor, corpus.captions, batch_size=batch_size, device=device, progress=progress)
+    video = encode_videos(
+        model,
+        processor,
+        corpus.videos,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        device=device,
+        progress=progress,
+        names=corpus.video_ids,
+    )
+    return RetrievalScores(
+        similarity=score_features(model, text, video, block_size=block_size),
+        text_to_video=corpus.text_to_video,
+        captions=corpus.captions,
+        video_ids=corpus.video_ids,
+    )
+
+
+def evaluate_retrieval(
+    model: torch.nn.Module,
+    processor: Any,
+    dataset: Any,
+    *,
+    batch_size: int = 16,
+    num_workers: int = 0,
+    device: str | torch.device | None = None,
+    dsl: bool = False,
+    dsl_temperature: float = 1.0,
+    block_size: int | None = None,
+    progress: bool = True,
+) -> dict[str, float]:
+    """Text-to-video and video-to-text metrics of a model on a retrieval split.
+
+    Encodes each caption and each video once (:func:`score_dataset`), then ranks (:func:`retrieval_metrics`). Use
+    :func:`score_dataset` to keep the similarity matrix.
+
+    Args:
+        model, processor, dataset, batch_size, num_workers, device, block_size, progress: as in
+            :func:`score_dataset`.
+        dsl: also report dual-softmax metrics (``dsl_`` keys); the reference reports none.
+        dsl_temperature: the dual softmax's temperature.
+
+    Returns:
+        ``{t2v,v2t}_{R@1,R@5,R@10,MdR,MnR}`` (and ``dsl_`` variants) as floats.
+    """
+    scores = score_dataset(
+        model,
+        processor,
+        dataset,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        device=device,
+        block_size=block_size,
+        progress=progress,
+    )
+    return retrieval_metrics(scores.similarity, scores.text_to_video, dsl=dsl, dsl_temperature=dsl_temperature)
