@@ -40,9 +40,18 @@ class GLCCLDataCollator:
             ``tokenize(texts) -> {"input_ids", "attention_mask"}`` (``glccl_hf.processing.GLCCLProcessor``).
         on_error: "raise" or "skip".
         video_key, caption_key: the row keys holding the video and the caption.
+        cache_videos: keep each decoded video (by path) in memory and decode it once, for small corpora trained for
+            many epochs (the demo); each DataLoader worker holds its own cache. Embedded bytes are not cached.
     """
 
-    def __init__(self, processor: Any, on_error: str = "raise", video_key: str = "video", caption_key: str = "caption"):
+    def __init__(
+        self,
+        processor: Any,
+        on_error: str = "raise",
+        video_key: str = "video",
+        caption_key: str = "caption",
+        cache_videos: bool = False,
+    ):
         if on_error not in ON_ERROR_POLICIES:
             raise ValueError(f"on_error={on_error!r}: expected one of {ON_ERROR_POLICIES}")
         for method in ("load_video", "tokenize"):
@@ -52,6 +61,8 @@ class GLCCLDataCollator:
         self.on_error = on_error
         self.video_key = video_key
         self.caption_key = caption_key
+        self.cache_videos = cache_videos
+        self._video_cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self._skip_counts = torch.zeros(_COUNTER_SLOTS, dtype=torch.int64).share_memory_()
 
     @property
@@ -73,7 +84,7 @@ class GLCCLDataCollator:
             if not isinstance(caption, str):
                 raise ValueError(f"batch row {i} ({name}): {self.caption_key!r} must be a string, got {caption!r}")
             try:
-                pv, vm = self.processor.load_video(source)
+                pv, vm = self._load_video(source)
             except (FileNotFoundError, VideoDecodeError) as err:
                 if self.on_error == "raise":
                     if name in str(err):
@@ -97,6 +108,14 @@ class GLCCLDataCollator:
             "video_mask": torch.stack(video_masks),
             "return_loss": True,
         }
+
+    def _load_video(self, source: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        if not (self.cache_videos and isinstance(source, (str, os.PathLike))):
+            return self.processor.load_video(source)
+        key = os.fspath(source)
+        if key not in self._video_cache:
+            self._video_cache[key] = self.processor.load_video(source)
+        return self._video_cache[key]
 
     def _source(self, row: Mapping[str, Any], i: int) -> tuple[Any, str]:
         """(what load_video gets, how messages name it)."""

@@ -149,3 +149,26 @@ def test_bad_arguments_and_rows(processor: GLCCLProcessor, train_rows: list[dict
         collator([{**train_rows[0], "caption": None}])
     with pytest.raises(TypeError, match="must be a path, bytes"):
         collator([{**train_rows[0], "video": 3}])
+
+
+def test_cache_videos_decodes_each_path_once(processor: GLCCLProcessor, train_rows: list[dict]) -> None:
+    calls: list[str] = []
+
+    class CountingProcessor:
+        def load_video(self, source):
+            calls.append(str(source))
+            return processor.load_video(source)
+
+        def tokenize(self, texts):
+            return processor.tokenize(texts)
+
+    rows = train_rows[:3]  # the first video's three captions: one file
+    assert len({r["video"] for r in rows}) == 1
+    cached = GLCCLDataCollator(CountingProcessor(), cache_videos=True)
+    first, second = cached(rows), cached(rows)
+    assert len(calls) == 1
+    plain = GLCCLDataCollator(processor)(rows)
+    for batch in (first, second):
+        assert torch.equal(batch["pixel_values"], plain["pixel_values"])
+    GLCCLDataCollator(CountingProcessor())(rows)
+    assert len(calls) == 4  # without the cache every row decodes
