@@ -1,0 +1,549 @@
+#!/usr/bin/env python
+"""Train (and evaluate) GLCCL for text-video retrieval with the Hugging Face Trainer.
+
+One script for one CPU, one GPU or several GPUs (`torchrun --nproc_per_node N` or `accelerate launch`); the
+contrastive loss always sees the global batch (the model gathers features across processes).
+
+    # MSR-VTT from CLIP ViT-B/32, the paper's settings (32 words, 12 frames, global batch 128, 5 epochs)
+    torchrun --nproc_per_node 4 examples/train_glccl.py --clip_model openai/clip-vit-base-patch32 \
+        --dataset data/msrvtt --dataset_preset msrvtt --do_train --do_predict --output_dir glccl-msrvtt
+
+    # every argument from one JSON file
+    python examples/train_glccl.py args.json
+
+Where the model comes from (one of): `--clip_model` (a CLIPModel folder or Hub id), `--model_name_or_path` (a GLCCL
+checkpoint), or a fresh configuration (`--config_name` and/or `--config_overrides "k=v,text_config.k=v"`).
+`--dataset_preset msrvtt|didemo|vatex` sets the paper's words, frames, global batch and epochs; every value given
+explicitly (command line or JSON) wins over the preset. `--global_batch_size` (or the preset's) is split into
+`per_device_train_batch_size = global / (processes x gradient_accumulation_steps)`; the effective values are logged.
+
+Evaluation: `--eval_split val --eval_strategy epoch` evaluates retrieval during training (`eval_t2v_R@1` ...);
+`--load_best_model_at_end` then selects by `t2v_R@1` unless `--metric_for_best_model` says otherwise. `--do_eval`
+evaluates the eval split after training, `--do_predict` reports the test split (`--test_split`, default "test"),
+which is never used for model selection unless you name it as `--eval_split`. `--resume_from_checkpoint PATH` (or
+`last`: the newest checkpoint in `--output_dir`) continues a run exactly. The final model, its code and the processor
+are saved in `--output_dir`, with a model card (README.md) listing the reported metrics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import datasets
+import transformers
+from transformers import AutoTokenizer, CLIPTextConfig, CLIPVisionConfig, HfArgumentParser, set_seed
+
+from glccl_hf import GLCCLConfig, GLCCLModel, GLCCLProcessor
+from glccl_hf.data import GLCCLDataCollator, load_retrieval_dataset
+from glccl_hf.hub import RetrievalEvaluation
+from glccl_hf.training import GLCCLTrainer, GLCCLTrainingArguments
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DatasetPreset:
+    """The paper's per-dataset settings (../shared/docs/method.md)."""
+
+    max_words: int
+    max_frames: int
+    global_batch_size: int
+    num_train_epochs: float
+
+
+PRESETS: dict[str, DatasetPreset] = {
+    "msrvtt": DatasetPreset(max_words=32, max_frames=12, global_batch_size=128, num_train_epochs=5),
+    "didemo": DatasetPreset(max_words=64, max_frames=64, global_batch_size=64, num_train_epochs=20),
+    "vatex": DatasetPreset(max_words=32, max_frames=12, global_batch_size=128, num_train_epochs=5),
+}
+# Which dataclass field each preset value sets.
+PRESET_FIELDS: dict[str, str] = {
+    "max_words": "model",
+    "max_frames": "model",
+    "global_batch_size": "data",
+    "num_train_epochs": "training",
+}
+
+
+@dataclass
+class ModelArguments:
+    clip_model: str | None = field(
+        default=None, metadata={"help": "Start from this CLIPModel (folder or Hub id): CLIP weights + GLCCL init."}
+    )
+    model_name_or_path: str | None = field(default=None, metadata={"help": "Start from this GLCCL checkpoint."})
+    config_name: str | None = field(
+        default=None, metadata={"help": "A GLCCL config file or folder for a freshly initialised model."}
+    )
+    config_overrides: str | None = field(
+        default=None,
+        metadata={
+            "help": "Config fields as 'k=v,k=v' (GLCCLConfig fields; fresh models also 'text_config.k=v' and "
+            "'vision_config.k=v'), e.g. 'csc_loss_weight=0.1,mask_padded_words=true'."
+        },
+    )
+    tokenizer_name: str | None = field(
+        default=None, metadata={"help": "CLIP tokenizer (folder or Hub id); default: from the checkpoint or CLIP."}
+    )
+    max_words: int | None = field(default=None, metadata={"help": "Text length Nw (SOT and EOT included)."})
+    max_frames: int | None = field(default=None, metadata={"help": "Frames per video Nf."})
+    image_size: int | None = field(
+        default=None, metadata={"help": "Frame size; must match the vision encoder (sets it for fresh models)."}
+    )
+    sample_fps: float | None = field(default=None, metadata={"help": "Candidate frames per second (default 1)."})
+
+
+@dataclass
+class DataArguments:
+    dataset: str = field(metadata={"help": "Dataset folder or Hub id, as glccl_hf.data.load_retrieval_dataset takes."})
+    dataset_preset: str | None = field(
+        default=None, metadata={"help": f"The paper's settings for one dataset: one of {sorted(PRESETS)}."}
+    )
+    train_split: str = field(default="train", metadata={"help": "Split trained on (--do_train)."})
+    eval_split: str | None = field(
+        default=None,
+        metadata={"help": "Validation split for evaluation during training, model selection and --do_eval."},
+    )
+    test_split: str = field(default="test", metadata={"help": "Split reported by --do_predict (after training)."})
+    videos_dir: str | None = field(default=None, metadata={"help": "Folder of the video files (layout default)."})
+    missing_videos: str = field(
+        default="error", metadata={"help": "'error': a missing video file fails the load; 'drop': its rows go."}
+    )
+    on_error: str = field(
+        default="raise", metadata={"help": "A training video that fails to decode: 'raise' or 'skip' (logged)."}
+    )
+    global_batch_size: int | None = field(
+        default=None,
+        metadata={"help": "Contrastive batch over all processes; sets per_device_train_batch_size."},
+    )
+    max_train_samples: int | None = field(default=None, metadata={"help": "Keep the first N training rows."})
+    max_eval_samples: int | None = field(
+        default=None, metadata={"help": "Keep the first N rows of the eval and test splits."}
+    )
+
+    def __post_init__(self) -> None:
+        if self.dataset_preset is not None and self.dataset_preset not in PRESETS:
+            raise ValueError(f"--dataset_preset {self.dataset_preset!r}: expected one of {sorted(PRESETS)}")
+        if self.on_error not in ("raise", "skip"):
+            raise ValueError(f"--on_error {self.on_error!r}: expected 'raise' or 'skip'")
+        for name in ("global_batch_size", "max_train_samples", "max_eval_samples"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"--{name} must be >= 1, got {value}")
+
+
+ARGUMENT_CLASSES = (ModelArguments, DataArguments, GLCCLTrainingArguments)
+
+
+# ------------------------------------------------------------------------------------------------- arguments
+
+
+def explicit_cli_arguments(argv: list[str]) -> set[str]:
+    """The argument names given on the command line (abbreviations and `--no_x` forms resolved by argparse)."""
+    parser = HfArgumentParser(ARGUMENT_CLASSES)
+    for action in parser._actions:
+        # With every default suppressed, only the arguments actually given reach the namespace.
+        action.default = argparse.SUPPRESS
+        action.required = False
+    namespace, _ = parser.parse_known_args(argv)
+    return set(vars(namespace))
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[ModelArguments, DataArguments, GLCCLTrainingArguments, set]:
+    """Parse the command line, or one JSON file of arguments, and apply the dataset preset.
+
+    Returns the three argument dataclasses and the names of the arguments given explicitly.
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = HfArgumentParser(ARGUMENT_CLASSES)
+    if len(argv) == 1 and argv[0].endswith(".json"):
+        path = Path(argv[0]).resolve()
+        model_args, data_args, training_args = parser.parse_json_file(path)
+        explicit = set(json.loads(path.read_text()))
+    else:
+        model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
+        explicit = explicit_cli_arguments(argv)
+    apply_preset(model_args, data_args, training_args, explicit)
+    set_per_device_batch_size(data_args, training_args, explicit)
+    return model_args, data_args, training_args, explicit
+
+
+def apply_preset(
+    model_args: ModelArguments, data_args: DataArguments, training_args: GLCCLTrainingArguments, explicit: set[str]
+) -> None:
+    """Fill the preset's values into every argument that was not given explicitly."""
+    if data_args.dataset_preset is None:
+        return
+    preset = PRESETS[data_args.dataset_preset]
+    targets = {"model": model_args, "data": data_args, "training": training_args}
+    for name, owner in PRESET_FIELDS.items():
+        if name not in explicit:
+            setattr(targets[owner], name, getattr(preset, name))
+
+
+def set_per_device_batch_size(
+    data_args: DataArguments, training_args: GLCCLTrainingArguments, explicit: set[str]
+) -> None:
+    """per_device_train_batch_size = global_batch_size / (processes x gradient accumulation), when a global batch
+    is set; an explicit per_device_train_batch_size wins over a preset's global batch."""
+    if data_args.global_batch_size is None:
+        return
+    per_device_explicit = "per_device_train_batch_size" in explicit
+    if per_device_explicit and "global_batch_size" not in explicit:
+        data_args.global_batch_size = None  # the preset's global batch yields to the explicit per-device batch
+        return
+    shares = training_args.world_size * training_args.gradient_accumulation_steps
+    if data_args.global_batch_size % shares:
+        raise ValueError(
+            f"--global_batch_size {data_args.global_batch_size} is not divisible by processes "
+            f"({training_args.world_size}) x gradient_accumulation_steps ({training_args.gradient_accumulation_steps})"
+        )
+    per_device = data_args.global_batch_size // shares
+    if per_device_explicit and training_args.per_device_train_batch_size != per_device:
+        raise ValueError(
+            f"--per_device_train_batch_size {training_args.per_device_train_batch_size} contradicts "
+            f"--global_batch_size {data_args.global_batch_size} ({per_device} per process for {shares} shares)"
+        )
+    training_args.per_device_train_batch_size = per_device
+
+
+# ------------------------------------------------------------------------------------------------- the model
+
+
+def parse_config_overrides(text: str | None) -> dict[str, Any]:
+    """'k=v,text_config.k=v' -> {"k": v, "text_config": {"k": v}}, values typed (bool, int, float, None, str).
+
+    Keys are checked against GLCCLConfig's arguments and the CLIP text / vision config attributes.
+    """
+    if not text:
+        return {}
+    parameters = inspect.signature(GLCCLConfig.__init__).parameters.values()
+    allowed = {p.name for p in parameters if p.name != "self" and p.kind is p.POSITIONAL_OR_KEYWORD}
+    sub_configs = {"text_config": CLIPTextConfig(), "vision_config": CLIPVisionConfig()}
+    overrides: dict[str, Any] = {}
+    for item in text.split(","):
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ValueError(f"--config_overrides: {item!r} is not of the form key=value")
+        value = _typed_value(raw.strip())
+        head, dot, tail = key.partition(".")
+        if dot:
+            if head not in sub_configs or not hasattr(sub_configs[head], tail):
+                raise ValueError(f"--config_overrides: unknown field {key!r}")
+            overrides.setdefault(head, {})[tail] = value
+        elif key in sub_configs or key not in allowed:
+            raise ValueError(
+                f"--config_overrides: unknown GLCCLConfig field {key!r} (fields: {sorted(allowed - set(sub_configs))})"
+            )
+        else:
+            overrides[key] = value
+    return overrides
+
+
+def _typed_value(raw: str) -> Any:
+    lowered = raw.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null"):
+        return None
+    for cast in (int, float):
+        try:
+            return cast(raw)
+        except ValueError:
+            pass
+    return raw
+
+
+def _size_overrides(model_args: ModelArguments, overrides: dict[str, Any]) -> dict[str, Any]:
+    """max_words / max_frames from the arguments, merged into the config overrides (a conflict is an error)."""
+    merged = dict(overrides)
+    for name in ("max_words", "max_frames"):
+        value = getattr(model_args, name)
+        if value is None:
+            continue
+        if name in merged and merged[name] != value:
+            raise ValueError(f"--{name} {value} contradicts --config_overrides {name}={merged[name]}")
+        merged[name] = value
+    return merged
+
+
+def model_source(model_args: ModelArguments) -> str:
+    """Where the model comes from: "clip", "checkpoint" or "fresh"; contradictory arguments are refused."""
+    given = [name for name in ("clip_model", "model_name_or_path") if getattr(model_args, name)]
+    if len(given) > 1:
+        raise ValueError("give only one of --clip_model and --model_name_or_path")
+    if given and model_args.config_name:
+        raise ValueError(f"--config_name is for a fresh model; it cannot be combined with --{given[0]}")
+    if given:
+        return {"clip_model": "clip", "model_name_or_path": "checkpoint"}[given[0]]
+    if model_args.config_name or model_args.config_overrides:
+        return "fresh"
+    raise ValueError(
+        "no model: give --clip_model (a CLIP checkpoint), --model_name_or_path (a GLCCL checkpoint) or "
+        "--config_name / --config_overrides (a fresh model)"
+    )
+
+
+def load_model(model_args: ModelArguments, tokenizer: Any) -> GLCCLModel:
+    """The model to train: from CLIP, from a GLCCL checkpoint, or freshly initialised from a config."""
+    source = model_source(model_args)
+    overrides = _size_overrides(model_args, parse_config_overrides(model_args.config_overrides))
+    if source != "fresh" and any(key in overrides for key in ("text_config", "vision_config")):
+        raise ValueError("text_config./vision_config. overrides are for fresh models (--config_name / defaults)")
+    if source == "clip":
+        model = GLCCLModel.from_clip_pretrained(model_args.clip_model, **overrides)
+    elif source == "checkpoint":
+        model = _load_checkpoint(model_args.model_name_or_path, overrides)
+    else:
+        model = GLCCLModel(fresh_config(model_args, overrides, tokenizer))
+    _check_image_size(model_args, model.config)
+    _check_vocabulary(tokenizer, model.config)
+    return model
+
+
+def _load_checkpoint(path: str, overrides: dict[str, Any]) -> GLCCLModel:
+    config = GLCCLConfig.from_pretrained(path)
+    if "max_words" in overrides and overrides["max_words"] != config.max_words:
+        raise ValueError(
+            f"max_words={overrides['max_words']} differs from the checkpoint's {config.max_words}: the word-axis "
+            "score matrices are sized by it (drop --max_words / the preset's value, or start from CLIP)"
+        )
+    return GLCCLModel.from_pretrained(path, **overrides)
+
+
+def fresh_config(model_args: ModelArguments, overrides: dict[str, Any], tokenizer: Any) -> GLCCLConfig:
+    """A new GLCCLConfig: `--config_name` (or the defaults) with the overrides; the text vocabulary and SOT/EOT
+    ids follow the tokenizer unless overridden, and `--image_size` sets the vision encoder's input size."""
+    overrides = {key: dict(value) if isinstance(value, dict) else value for key, value in overrides.items()}
+    text = overrides.setdefault("text_config", {})
+    text.setdefault("vocab_size", len(tokenizer))
+    text.setdefault("bos_token_id", tokenizer.bos_token_id)
+    text.setdefault("eos_token_id", tokenizer.eos_token_id)
+    if model_args.image_size is not None:
+        overrides.setdefault("vision_config", {})["image_size"] = model_args.image_size
+    if model_args.config_name is None:
+        return GLCCLConfig(**overrides)
+    base = GLCCLConfig.from_pretrained(model_args.config_name).to_dict()
+    for key, value in overrides.items():
+        if isinstance(value, dict):
+            base[key] = {**base.get(key, {}), **value}
+        else:
+            base[key] = value
+    return GLCCLConfig(**{key: value for key, value in base.items() if key not in ("model_type", "auto_map")})
+
+
+def _check_image_size(model_args: ModelArguments, config: GLCCLConfig) -> None:
+    size = model_args.image_size
+    if size is not None and size != config.vision_config.image_size:
+        raise ValueError(
+            f"--image_size {size} differs from the vision encoder's image_size {config.vision_config.image_size}"
+        )
+
+
+def _check_vocabulary(tokenizer: Any, config: GLCCLConfig) -> None:
+    if len(tokenizer) > config.text_config.vocab_size:
+        raise ValueError(
+            f"the tokenizer has {len(tokenizer)} tokens but the text encoder only {config.text_config.vocab_size}: "
+            "use the model's tokenizer (--tokenizer_name)"
+        )
+
+
+def load_tokenizer(model_args: ModelArguments) -> tuple[Any, dict[str, Any]]:
+    """The CLIP tokenizer, and the video settings of a checkpoint's saved processor (if it is read from one)."""
+    path = model_args.model_name_or_path
+    if path and model_args.tokenizer_name is None:
+        try:
+            saved = GLCCLProcessor.from_pretrained(path)
+        except (OSError, ValueError) as err:
+            raise ValueError(f"{path}: its GLCCL processor could not be loaded ({err}); give --tokenizer_name") from err
+        return saved.tokenizer, {"sample_fps": saved.sample_fps, "video_backend": saved.video_backend}
+    name = model_args.tokenizer_name or model_args.clip_model
+    if name is None:
+        raise ValueError("a fresh model needs --tokenizer_name (a CLIP tokenizer)")
+    return AutoTokenizer.from_pretrained(name), {}
+
+
+def build_processor(model_args: ModelArguments, tokenizer: Any, saved: dict[str, Any], config: GLCCLConfig):
+    """The processor for the model: its words, frames and image size, so inputs always fit the model."""
+    settings = dict(saved)
+    if model_args.sample_fps is not None:
+        settings["sample_fps"] = model_args.sample_fps
+    return GLCCLProcessor(
+        tokenizer,
+        max_words=config.max_words,
+        max_frames=config.max_frames,
+        image_size=config.vision_config.image_size,
+        **settings,
+    )
+
+
+# -------------------------------------------------------------------------------------------------- the data
+
+
+def load_split(data_args: DataArguments, split: str, max_rows: int | None) -> datasets.Dataset:
+    """One split in the glccl_hf.data schema, cut to its first `max_rows` rows.
+
+    A prefix of rows stays a consistent retrieval split: `video_index` numbers videos by first appearance, so the
+    videos of the first N rows are exactly videos 0 .. k-1.
+    """
+    dataset = load_retrieval_dataset(
+        data_args.dataset, split, videos_dir=data_args.videos_dir, missing_videos=data_args.missing_videos
+    )
+    if max_rows is not None and max_rows < len(dataset):
+        dataset = dataset.select(range(max_rows))
+    return dataset
+
+
+def check_evaluation_setup(data_args: DataArguments, training_args: GLCCLTrainingArguments) -> None:
+    evaluates_in_training = training_args.eval_strategy != "no"
+    if (evaluates_in_training or training_args.do_eval) and data_args.eval_split is None:
+        raise ValueError(
+            "evaluation during training or --do_eval needs --eval_split (a validation split; the test split is used "
+            "for model selection only if you name it here)"
+        )
+    if data_args.eval_split is not None and data_args.eval_split == data_args.test_split:
+        logger.warning(
+            "eval_split is the test split %r: checkpoints selected on it report optimistic test numbers",
+            data_args.test_split,
+        )
+
+
+# ---------------------------------------------------------------------------------------------------- main
+
+
+def effective_settings(
+    data_args: DataArguments, training_args: GLCCLTrainingArguments, config: GLCCLConfig
+) -> dict[str, Any]:
+    """The values this run trains with, after preset, overrides and the per-process batch split."""
+    contrastive = training_args.per_device_train_batch_size * training_args.world_size
+    return {
+        "dataset_preset": data_args.dataset_preset,
+        "max_words": config.max_words,
+        "max_frames": config.max_frames,
+        "image_size": config.vision_config.image_size,
+        "processes": training_args.world_size,
+        "per_device_train_batch_size": training_args.per_device_train_batch_size,
+        "gradient_accumulation_steps": training_args.gradient_accumulation_steps,
+        "contrastive_batch": contrastive,
+        "optimizer_batch": contrastive * training_args.gradient_accumulation_steps,
+        "num_train_epochs": training_args.num_train_epochs,
+        "max_steps": training_args.max_steps,
+        "learning_rate": training_args.learning_rate,
+        "clip_learning_rate": training_args.learning_rate * training_args.coef_lr,
+        "weight_decay": training_args.weight_decay,
+        "warmup_steps": training_args.warmup_steps,
+        "lr_scheduler_type": getattr(training_args.lr_scheduler_type, "value", training_args.lr_scheduler_type),
+        "csc_loss_weight": config.csc_loss_weight,
+        "seed": training_args.seed,
+    }
+
+
+def setup_logging(training_args: GLCCLTrainingArguments) -> None:
+    logging.basicConfig(
+        format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
+        datefmt="%m/%d/%Y %H:%M:%S",
+        handlers=[logging.StreamHandler(sys.stdout)],
+    )
+    if training_args.should_log:
+        # log_level defaults to "passive" (keep the library's level): show info, as transformers' examples do.
+        transformers.utils.logging.set_verbosity_info()
+    level = training_args.get_process_log_level()
+    logger.setLevel(level)
+    logging.getLogger("glccl_hf").setLevel(level)
+    datasets.utils.logging.set_verbosity(level)
+    transformers.utils.logging.set_verbosity(level)
+
+
+def write_model_card(
+    trainer: GLCCLTrainer, model_args: ModelArguments, data_args: DataArguments, results: dict[str, dict[str, float]]
+) -> None:
+    """The GLCCL model card (README.md, with a model-index of the reported splits) beside the final model."""
+    dataset = data_args.dataset_preset or _card_dataset_id(data_args.dataset)
+    base_model = model_args.clip_model if model_args.clip_model and not Path(model_args.clip_model).exists() else None
+    trainer.create_model_card(
+        base_model=base_model,
+        train_dataset=dataset,
+        train_split=data_args.train_split,
+        metrics=[
+            RetrievalEvaluation(dataset=dataset, split=split, metrics=values) for split, values in results.items()
+        ],
+    )
+
+
+def _card_dataset_id(dataset: str) -> str:
+    """A Hub id as given; a local folder by its name."""
+    return Path(dataset).name if Path(dataset).exists() else dataset
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    model_args, data_args, training_args, _ = parse_args(argv)
+    setup_logging(training_args)
+    if not (training_args.do_train or training_args.do_eval or training_args.do_predict):
+        raise ValueError("nothing to do: give --do_train, --do_eval and/or --do_predict")
+    check_evaluation_setup(data_args, training_args)
+    model_source(model_args)  # refuse contradictory model arguments before loading anything
+    if data_args.on_error == "skip" and training_args.world_size > 1:
+        logger.warning(
+            "on_error='skip' with %d processes: a skipped video makes the per-process batches unequal and the "
+            "feature gather stops the run; prefer --missing_videos drop and clean videos",
+            training_args.world_size,
+        )
+    set_seed(training_args.seed)
+
+    tokenizer, saved_processor = load_tokenizer(model_args)
+    model = load_model(model_args, tokenizer)
+    processor = build_processor(model_args, tokenizer, saved_processor, model.config)
+    settings = effective_settings(data_args, training_args, model.config)
+    logger.info("effective settings: %s", json.dumps(settings))
+
+    train_dataset = eval_dataset = None
+    if training_args.do_train:
+        train_dataset = load_split(data_args, data_args.train_split, data_args.max_train_samples)
+    if data_args.eval_split is not None:
+        eval_dataset = load_split(data_args, data_args.eval_split, data_args.max_eval_samples)
+    trainer = GLCCLTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        data_collator=GLCCLDataCollator(processor, on_error=data_args.on_error),
+        processing_class=processor,
+    )
+
+    metrics: dict[str, float] = {}
+    reported: dict[str, dict[str, float]] = {}  # split -> retrieval metrics, for the model card
+    if training_args.do_train:
+        resume = training_args.resume_from_checkpoint
+        result = trainer.train(resume_from_checkpoint=True if resume == "last" else resume)
+        trainer.save_model()  # the final model with its code, and the processor
+        trainer.log_metrics("train", result.metrics)
+        trainer.save_metrics("train", result.metrics)
+        trainer.save_state()
+        metrics.update(result.metrics)
+    if training_args.do_eval:
+        eval_metrics = trainer.evaluate()
+        trainer.log_metrics("eval", eval_metrics)
+        trainer.save_metrics("eval", eval_metrics)
+        metrics.update(eval_metrics)
+        reported[data_args.eval_split] = eval_metrics
+    if training_args.do_predict:
+        test_dataset = load_split(data_args, data_args.test_split, data_args.max_eval_samples)
+        test_metrics = trainer.evaluate(test_dataset, metric_key_prefix="test")
+        trainer.log_metrics("test", test_metrics)
+        trainer.save_metrics("test", test_metrics)
+        metrics.update(test_metrics)
+        reported[data_args.test_split] = test_metrics
+    if training_args.do_train:
+        write_model_card(trainer, model_args, data_args, reported)  # writes on the main process only
+    return metrics
+
+
+if __name__ == "__main__":
+    main()
