@@ -172,6 +172,9 @@ class GLCCLTrainer(Trainer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # Running sums of the loss's two terms since the last log, reported beside `loss`.
+        self._loss_terms: dict[str, float | torch.Tensor] = {"nce_loss": 0.0, "csc_loss": 0.0}
+        self._loss_terms_count = 0
         if not isinstance(self.args, GLCCLTrainingArguments):
             raise TypeError(
                 f"args must be GLCCLTrainingArguments (coef_lr and the GLCCL defaults), got {type(self.args).__name__}"
@@ -229,8 +232,29 @@ class GLCCLTrainer(Trainer):
                 group["weight_decay"],
             )
 
+    def compute_loss(
+        self,
+        model: nn.Module,
+        inputs: dict[str, Any],
+        return_outputs: bool = False,
+        num_items_in_batch: torch.Tensor | int | None = None,
+    ) -> torch.Tensor | tuple[torch.Tensor, Any]:
+        """The model's loss; its InfoNCE and CSC terms are recorded so that `log` reports them beside `loss`."""
+        loss, outputs = super().compute_loss(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
+        if model.training and outputs["nce_loss"] is not None:
+            for key in self._loss_terms:  # detached tensors: no device sync until the terms are logged
+                self._loss_terms[key] = self._loss_terms[key] + outputs[key].detach()
+            self._loss_terms_count += 1
+        return (loss, outputs) if return_outputs else loss
+
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-        """Log the CLIP learning rate beside the main one (`learning_rate` is read from the first param group)."""
+        """Log the CLIP learning rate beside the main one (`learning_rate` is read from the first param group), and
+        the mean InfoNCE and CSC terms since the last log beside the training `loss`."""
+        if "loss" in logs and self._loss_terms_count:
+            terms = {key: float(total) / self._loss_terms_count for key, total in self._loss_terms.items()}
+            logs = {**logs, **terms}
+            self._loss_terms = dict.fromkeys(self._loss_terms, 0.0)
+            self._loss_terms_count = 0
         if "learning_rate" in logs and self.optimizer is not None:
             first_scale = self.optimizer.param_groups[0].get("lr_scale", 1.0)
             if first_scale > 0:

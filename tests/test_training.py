@@ -279,6 +279,23 @@ def test_resume_from_checkpoint_continues_exactly(tokenizer, tmp_path):
         assert torch.equal(param, expected[name]), name
 
 
+def test_training_logs_the_two_loss_terms(tokenizer, tmp_path):
+    words, frames = [3, 1, 5, 2, 6, 4, 2, 1], [4, 1, 2, 3, 4, 2, 1, 3]
+    model = synthetic_tiny_model(tokenizer)
+    args = training_args(tmp_path, per_device_train_batch_size=4, max_steps=2, logging_steps=1, learning_rate=0.0)
+    trainer = GLCCLTrainer(
+        model=model, args=args, train_dataset=PairDataset(tokenizer, words, frames, seed=1),
+        data_collator=collate_pairs, processing_class=synthetic_processor(tokenizer),
+    )  # fmt: skip
+    trainer.train()
+    steps = [entry for entry in trainer.state.log_history if "loss" in entry]
+    assert len(steps) == 2
+    weight = model.config.csc_loss_weight
+    for entry in steps:
+        assert entry["csc_loss"] > 0
+        assert entry["loss"] == pytest.approx(entry["nce_loss"] + weight * entry["csc_loss"], rel=1e-5)
+
+
 # ----------------------------------------------------------------------------------------- the example script
 
 
