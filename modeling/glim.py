@@ -163,21 +163,15 @@ class GLIMScorer:
         self.mask_padded_words = mask_padded_words
         self.mask_padded_frames = mask_padded_frames
         self.text_guided = text_guided
+        self.dtype = _score_dtype(frame_embeds.dtype)
+        self.logit_scale = logit_scale.to(self.dtype)
         with _no_autocast(frame_embeds.device):
-            self._prepare(sentence_embeds, word_embeds, word_mask, frame_embeds, frame_mask, logit_scale)
+            self._prepare_texts(sentence_embeds, word_embeds, word_mask)
+            self._prepare_videos(frame_embeds, frame_mask)
 
-    def _prepare(
-        self,
-        sentence_embeds: torch.Tensor,
-        word_embeds: torch.Tensor,
-        word_mask: torch.Tensor,
-        frame_embeds: torch.Tensor,
-        frame_mask: torch.Tensor,
-        logit_scale: torch.Tensor,
-    ) -> None:
-        """Per-text and per-video quantities shared by every tile: norms, projected queries, Gram matrices."""
-        dtype = _score_dtype(frame_embeds.dtype)
-        self.logit_scale = logit_scale.to(dtype)
+    def _prepare_texts(self, sentence_embeds: torch.Tensor, word_embeds: torch.Tensor, word_mask: torch.Tensor) -> None:
+        """Per-text quantities shared by every tile: norms and the query matrix."""
+        dtype = self.dtype
         sentence = sentence_embeds.to(dtype)
         words = word_embeds.to(dtype)
         self.word_mask = word_mask.to(dtype)
@@ -192,7 +186,9 @@ class GLIMScorer:
         projected_words = (words / self.word_norm[..., None]) @ self.heads.frame_word_projection.to(dtype)
         self.text_queries = torch.cat([sentence[:, None], words, projected_sentence[:, None], projected_words], dim=1)
 
-        self.frames = frame_embeds.to(dtype)
+    def _prepare_videos(self, frame_embeds: torch.Tensor, frame_mask: torch.Tensor) -> None:
+        """Per-video quantities shared by every tile: the frames and their Gram matrices."""
+        self.frames = frame_embeds.to(self.dtype)
         self.frame_mask = frame_mask
         self.gram = self.frames @ self.frames.transpose(1, 2)  # [videos, frames, frames]
 

@@ -314,7 +314,6 @@ class GLCCLModel(GLCCLPreTrainedModel):
         video_mask: torch.Tensor | None = None,
         return_loss: bool = False,
         block_size: int | None = None,
-        **kwargs,
     ) -> GLCCLOutput:
         r"""
         Score every text of the batch against every video; with `return_loss`, text i and video i are the positive
