@@ -26,21 +26,19 @@ WIDTH, HEIGHT, FPS, SECONDS = 640, 360, 30, 30
 
 def make_clip(path: Path, keyint: int | None) -> Path:
     """30 s of a moving colour gradient with a moving box (content that inter-frame coding must track)."""
-    container = av.open(str(path), "w")
-    stream = container.add_stream("libx264", rate=FPS)
-    stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-    stream.options = {"preset": "veryfast", **({"g": str(keyint)} if keyint else {})}
-    yy, xx = np.mgrid[0:HEIGHT, 0:WIDTH]
-    for i in range(FPS * SECONDS):
-        image = np.stack([(xx + 3 * i) % 256, (yy + 2 * i) % 256, (xx // 4 + yy // 4 + i) % 256], -1).astype(np.uint8)
-        left = (5 * i) % (WIDTH - 100)
-        image[100:200, left : left + 100] = 255
-        for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
-            container.mux(packet)
-    for packet in stream.encode():
-        container.mux(packet)
-    container.close()
-    return path
+    from glccl_hf.data import encode_video
+
+    def frames():
+        yy, xx = np.mgrid[0:HEIGHT, 0:WIDTH]
+        for i in range(FPS * SECONDS):
+            image = np.stack([(xx + 3 * i) % 256, (yy + 2 * i) % 256, (xx // 4 + yy // 4 + i) % 256], -1)
+            image = image.astype(np.uint8)
+            left = (5 * i) % (WIDTH - 100)
+            image[100:200, left : left + 100] = 255
+            yield image
+
+    options = {"preset": "veryfast", **({"g": str(keyint)} if keyint else {})}
+    return encode_video(path, frames(), fps=FPS, options=options)
 
 
 def time_readers(path: Path, frames: int, repeats: int) -> dict[str, list[float]]:

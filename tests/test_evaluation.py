@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 import torch
 from modeling_fixtures import IMAGE, MAX_FRAMES, MAX_WORDS, tiny_config
+from video_fixtures import synthetic_processor, write_garbage
 
 from glccl_hf import GLCCLModel
-from glccl_hf.data import load_retrieval_dataset, load_synthetic_tokenizer, make_synthetic_corpus
+from glccl_hf.data import load_retrieval_dataset, make_synthetic_corpus
 from glccl_hf.evaluation import (
     caption_group_scores,
     dual_softmax,
@@ -248,15 +249,13 @@ def test_retrieval_corpus_names_missing_columns() -> None:
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = make_synthetic_corpus(tmp_path_factory.mktemp("synthetic"), n_train=2, n_test=4, seed=0)
-    (root / "garbage.mp4").write_bytes(b"not a video at all" * 50)
+    write_garbage(root / "garbage.mp4")
     return root
 
 
 @pytest.fixture(scope="module")
 def processor(corpus: Path) -> GLCCLProcessor:
-    return GLCCLProcessor(
-        load_synthetic_tokenizer(corpus), max_words=MAX_WORDS, max_frames=MAX_FRAMES, image_size=IMAGE
-    )
+    return synthetic_processor(corpus, max_words=MAX_WORDS, max_frames=MAX_FRAMES, image_size=IMAGE)
 
 
 @pytest.fixture(scope="module")

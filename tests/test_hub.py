@@ -108,8 +108,8 @@ def training_args(tmp_path_factory: pytest.TempPathFactory) -> TrainingArguments
     )
 
 
-@pytest.fixture(scope="module")
-def full_card(model, training_args) -> ModelCard:
+def build_full_card(model, training_args) -> ModelCard:
+    """A card with every argument of build_model_card set."""
     return build_model_card(
         model,
         repo_id=REPO_ID,
@@ -125,6 +125,11 @@ def full_card(model, training_args) -> ModelCard:
         ],
         license="apache-2.0",
     )
+
+
+@pytest.fixture(scope="module")
+def full_card(model, training_args) -> ModelCard:
+    return build_full_card(model, training_args)
 
 
 def model_index_results(card_text: str) -> list[dict[str, Any]]:
@@ -269,21 +274,7 @@ def test_template_defines_every_variable(model, training_args, full_card):
     strict = jinja2.Environment(undefined=jinja2.StrictUndefined)
     with mock.patch("jinja2.Template", strict.from_string):
         minimal = build_model_card(tiny_config())
-        full = build_model_card(
-            model,
-            repo_id=REPO_ID,
-            base_model="openai/clip-vit-base-patch32",
-            datasets=["user/msrvtt-videos"],
-            train_dataset="msrvtt",
-            train_split="train (9k)",
-            training_args=training_args,
-            hardware="1x H100",
-            metrics=[
-                RetrievalEvaluation("msrvtt", "test", EVAL_OUTPUT, config="1k-A"),
-                RetrievalEvaluation("didemo", "test", {"t2v_R@1": 40.2, "t2v_R@50": 97.0}, post_processing="dsl"),
-            ],
-            license="apache-2.0",
-        )
+        full = build_full_card(model, training_args)
     assert str(full) == str(full_card)
     assert str(minimal) == str(build_model_card(tiny_config()))
     assert default_template_path().name == "model_card.md"

@@ -7,43 +7,21 @@ import json
 from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 import torch
 from transformers import AutoProcessor, BatchFeature, CLIPTokenizer
+from video_fixtures import write_flat_video, write_garbage
 
 import glccl_hf
 from glccl_hf import GLCCLConfig, GLCCLProcessor
+from glccl_hf.data import write_clip_tokenizer
 from glccl_hf.video import CLIP_MEAN, CLIP_STD, VideoDecodeError, read_frames
 
 SOT, EOT = "<|startoftext|>", "<|endoftext|>"
 
 
 # ------------------------------------------------------------------------------------------------ tokenizers
-
-
-def bytes_to_unicode() -> dict[int, str]:
-    """CLIP/GPT-2 byte -> printable character table (the order of CLIP's first 256 vocabulary entries)."""
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
-    chars = printable[:]
-    extra = 0
-    for b in range(256):
-        if b not in printable:
-            printable.append(b)
-            chars.append(256 + extra)
-            extra += 1
-    return dict(zip(printable, map(chr, chars), strict=True))
-
-
-def write_clip_tokenizer(directory: Path, merges: list[tuple[str, str]]) -> CLIPTokenizer:
-    """CLIP vocabulary layout: 256 byte tokens, their </w> forms, one token per merge, then SOT and EOT."""
-    directory.mkdir(parents=True, exist_ok=True)
-    byte_tokens = list(bytes_to_unicode().values())
-    vocab = [*byte_tokens, *(t + "</w>" for t in byte_tokens), *("".join(m) for m in merges), SOT, EOT]
-    (directory / "vocab.json").write_text(json.dumps({token: i for i, token in enumerate(vocab)}))
-    (directory / "merges.txt").write_text("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges))
-    return CLIPTokenizer.from_pretrained(str(directory))
 
 
 @pytest.fixture(scope="session")
@@ -64,23 +42,6 @@ def clip_tokenizer(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) 
 # ------------------------------------------------------------------------------------------------ videos
 
 
-def write_video(path: Path, colours: list[tuple[int, int, int]], rate: int = 10, size: tuple[int, int] = (64, 48)):
-    """Lossless RGB (FFV1, bgr0) video: frame i is the flat colour colours[i]."""
-    width, height = size
-    container = av.open(str(path), "w", format="matroska")
-    stream = container.add_stream("ffv1", rate=rate)
-    stream.width, stream.height, stream.pix_fmt = width, height, "bgr0"
-    for colour in colours:
-        image = np.empty((height, width, 3), np.uint8)
-        image[:] = colour
-        for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
-            container.mux(packet)
-    for packet in stream.encode():
-        container.mux(packet)
-    container.close()
-    return path
-
-
 def normalised(colour: tuple[int, int, int]) -> torch.Tensor:
     return torch.tensor([(colour[c] / 255 - CLIP_MEAN[c]) / CLIP_STD[c] for c in range(3)])
 
@@ -91,14 +52,14 @@ COLOUR = (200, 100, 30)
 @pytest.fixture(scope="module")
 def flat_3s(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """3 s at 10 fps of one flat colour."""
-    return write_video(tmp_path_factory.mktemp("v") / "flat.mkv", [COLOUR] * 30)
+    return write_flat_video(tmp_path_factory.mktemp("v") / "flat.mkv", [COLOUR] * 30)
 
 
 @pytest.fixture(scope="module")
 def stepped_20s(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """20 s at 2 fps; second s has red level 10 * s."""
     colours = [(10 * (i // 2), 50, 90) for i in range(40)]
-    return write_video(tmp_path_factory.mktemp("v") / "stepped.mkv", colours, rate=2, size=(32, 32))
+    return write_flat_video(tmp_path_factory.mktemp("v") / "stepped.mkv", colours, rate=2, size=(32, 32))
 
 
 # ------------------------------------------------------------------------------------------------ text
@@ -225,8 +186,7 @@ def test_video_errors(tiny_tokenizer: CLIPTokenizer, tmp_path: Path) -> None:
     processor = GLCCLProcessor(tiny_tokenizer, max_frames=4, image_size=8)
     with pytest.raises(FileNotFoundError, match="missing.mp4"):
         processor(videos=[tmp_path / "missing.mp4"])
-    broken = tmp_path / "broken.mp4"
-    broken.write_bytes(b"not a video at all" * 10)
+    broken = write_garbage(tmp_path / "broken.mp4", repeats=10)
     with pytest.raises(VideoDecodeError, match="broken.mp4"):
         processor(videos=broken)
     with pytest.raises(ValueError, match=r"videos\[1\].*uint8"):

@@ -12,9 +12,11 @@ from .loaders import (
 )
 from .synthetic import (
     Scene,
+    encode_video,
     grammar_words,
     load_synthetic_tokenizer,
     make_synthetic_corpus,
+    write_clip_tokenizer,
     write_synthetic_tokenizer,
 )
 
@@ -27,9 +29,11 @@ __all__ = [
     "Scene",
     "check_metadata_paths",
     "detect_layout",
+    "encode_video",
     "grammar_words",
     "load_retrieval_dataset",
     "load_synthetic_tokenizer",
     "make_synthetic_corpus",
+    "write_clip_tokenizer",
     "write_synthetic_tokenizer",
 ]

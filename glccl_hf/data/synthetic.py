@@ -17,14 +17,20 @@ Layout written by `make_synthetic_corpus(out_dir, ...)` (a `datasets` videofolde
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import os
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import av
 import numpy as np
+
+if TYPE_CHECKING:
+    from transformers import CLIPTokenizer
 
 # Distinct, saturated colours: a tiny model at low resolution must tell every pair apart.
 COLORS: dict[str, tuple[int, int, int]] = {
@@ -191,37 +197,66 @@ def render_scene_frame(
 
 def _write_video(path: Path, scenes: list[Scene], rng: np.random.Generator, seconds: int, fps: int, size: int) -> None:
     frames_per_scene = seconds * fps
-    container = av.open(str(path), mode="w", format="mp4")
-    try:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width = stream.height = size
-        stream.pix_fmt = "yuv420p"
-        # One thread and no timestamps in the file: same seed, same bytes.
-        stream.options = {"preset": "ultrafast", "crf": "18", "threads": "1"}
-        stream.codec_context.time_base = Fraction(1, fps)
-        pts = 0
+
+    def frames() -> Iterator[np.ndarray]:
         for scene in scenes:
             jitter = tuple(float(v) for v in rng.uniform(-0.05, 0.05, size=2))
             for k in range(frames_per_scene):
-                image = render_scene_frame(scene, k / max(frames_per_scene - 1, 1), size, jitter)
-                frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-                frame.pts = pts
-                frame.time_base = Fraction(1, fps)
-                pts += 1
-                for packet in stream.encode(frame):
-                    container.mux(packet)
+                yield render_scene_frame(scene, k / max(frames_per_scene - 1, 1), size, jitter)
+
+    # One thread and no timestamps in the file: same seed, same bytes.
+    options = {"preset": "ultrafast", "crf": "18", "threads": "1"}
+    encode_video(path, frames(), fps=fps, options=options, container_format="mp4")
+
+
+def encode_video(
+    path: str | os.PathLike,
+    frames: Iterable[np.ndarray],
+    *,
+    fps: int,
+    codec: str = "libx264",
+    pix_fmt: str = "yuv420p",
+    options: dict[str, str] | None = None,
+    container_format: str | None = None,
+) -> Path:
+    """Encode RGB frames (uint8 [H, W, 3], all one size) with PyAV at a constant `fps` and return the file's path.
+
+    Frame i is stamped i / fps. Frames are encoded as they come, so `frames` may be a generator of a long video.
+    ``container_format`` defaults to what the file's extension says; ``options`` are the codec's (e.g. libx264's
+    ``{"preset": "ultrafast", "crf": "18", "threads": "1"}``).
+    """
+    images = iter(frames)
+    first = next(images, None)
+    if first is None:
+        raise ValueError(f"{path}: no frames to encode")
+    container = av.open(str(path), mode="w", format=container_format)
+    try:
+        stream = container.add_stream(codec, rate=fps)
+        stream.height, stream.width = first.shape[:2]
+        stream.pix_fmt = pix_fmt
+        if options:
+            stream.options = dict(options)
+        stream.codec_context.time_base = Fraction(1, fps)
+        for pts, image in enumerate(itertools.chain([first], images)):
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts = pts
+            frame.time_base = Fraction(1, fps)
+            for packet in stream.encode(frame):
+                container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
     finally:
         container.close()
+    return Path(path)
 
 
 # --------------------------------------------------------------------------------------------------------------
 # Tokenizer: CLIP's byte-level BPE with a vocabulary just big enough for the caption grammar.
 
 
-def _bytes_to_unicode() -> dict[int, str]:
-    # CLIP / GPT-2's reversible byte -> printable character table; it orders CLIP's first 256 vocabulary entries.
+def clip_byte_encoder() -> dict[int, str]:
+    """CLIP / GPT-2's reversible byte -> printable character table; its values, in order, are CLIP's first 256
+    vocabulary entries."""
     bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
     cs = bs[:]
     n = 0
@@ -231,6 +266,39 @@ def _bytes_to_unicode() -> dict[int, str]:
             cs.append(256 + n)
             n += 1
     return dict(zip(bs, (chr(c) for c in cs), strict=True))
+
+
+def clip_vocab(merges: Sequence[tuple[str, str]]) -> dict[str, int]:
+    """CLIP's vocabulary for a merge list: the 256 byte characters (so id 0 is "!"), their ``</w>`` forms, one
+    entry per merge (its two halves joined), then ``<|startoftext|>`` and ``<|endoftext|>``."""
+    byte_chars = list(clip_byte_encoder().values())
+    vocab_list = [*byte_chars, *(c + "</w>" for c in byte_chars), *(a + b for a, b in merges), SOT_TOKEN, EOT_TOKEN]
+    return {tok: i for i, tok in enumerate(vocab_list)}
+
+
+def write_clip_tokenizer(
+    out_dir: str | os.PathLike, merges: Sequence[tuple[str, str]], *, model_max_length: int = 77
+) -> CLIPTokenizer:
+    """Write a CLIP-format tokenizer for `merges` into `out_dir` and return it (a ``CLIPTokenizer``).
+
+    The folder gets vocab.json (:func:`clip_vocab`) and merges.txt, which are enough for
+    ``CLIPTokenizer.from_pretrained``, plus what the tokenizer's ``save_pretrained`` writes (tokenizer.json, ...).
+    ``model_max_length`` defaults to CLIP's 77 positions.
+    """
+    from transformers import CLIPTokenizer
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    merges = [(a, b) for a, b in merges]
+    vocab = clip_vocab(merges)
+    with open(out / "vocab.json", "w", encoding="utf-8") as f:
+        json.dump(vocab, f, ensure_ascii=False)
+    with open(out / "merges.txt", "w", encoding="utf-8") as f:
+        f.write("#version: 0.2\n")
+        f.writelines(f"{a} {b}\n" for a, b in merges)
+    tokenizer = CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=model_max_length)
+    tokenizer.save_pretrained(out)
+    return tokenizer
 
 
 def _bpe(word: tuple[str, ...], ranks: dict[tuple[str, str], int]) -> tuple[str, ...]:
@@ -262,8 +330,6 @@ def synthetic_vocab_and_merges(words: list[str] | None = None) -> tuple[dict[str
     ones, so it never changes how an earlier word splits.
     """
     words = grammar_words() if words is None else words
-    byte_chars = list(_bytes_to_unicode().values())
-    vocab_list = byte_chars + [c + "</w>" for c in byte_chars]
     merges: list[tuple[str, str]] = []
     ranks: dict[tuple[str, str], int] = {}
     for w in words:
@@ -278,27 +344,14 @@ def synthetic_vocab_and_merges(words: list[str] | None = None) -> tuple[dict[str
             pair = (pieces[0], pieces[1])
             ranks[pair] = len(merges)
             merges.append(pair)
-            vocab_list.append(pair[0] + pair[1])
-    vocab_list += [SOT_TOKEN, EOT_TOKEN]
-    return {tok: i for i, tok in enumerate(vocab_list)}, merges
+    return clip_vocab(merges), merges
 
 
 def write_synthetic_tokenizer(out_dir: str | os.PathLike) -> Path:
     """Write vocab.json + merges.txt for the grammar and save a CLIPTokenizer built from them into `out_dir`."""
-    from transformers import CLIPTokenizer
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    vocab, merges = synthetic_vocab_and_merges()
-    with open(out / "vocab.json", "w", encoding="utf-8") as f:
-        json.dump(vocab, f, ensure_ascii=False)
-    with open(out / "merges.txt", "w", encoding="utf-8") as f:
-        f.write("#version: 0.2\n")
-        f.writelines(f"{a} {b}\n" for a, b in merges)
-    # model_max_length as in CLIP: 77 positions.
-    tokenizer = CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=77)
-    tokenizer.save_pretrained(out)
-    return out
+    _, merges = synthetic_vocab_and_merges()
+    write_clip_tokenizer(out_dir, merges)
+    return Path(out_dir)
 
 
 def load_synthetic_tokenizer(corpus_dir: str | os.PathLike):

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 from torch.utils.data import DataLoader
+from video_fixtures import synthetic_processor, write_garbage, write_truncated
 
-from glccl_hf.data import GLCCLDataCollator, load_retrieval_dataset, load_synthetic_tokenizer, make_synthetic_corpus
+from glccl_hf.data import GLCCLDataCollator, load_retrieval_dataset, make_synthetic_corpus
 from glccl_hf.processing import GLCCLProcessor
 from glccl_hf.video import VideoDecodeError
 
@@ -21,17 +22,14 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = make_synthetic_corpus(tmp_path_factory.mktemp("synthetic"), 4, 2, seed=5)
     # A file that is not a video, and one cut in half: both must be reported, never turned into blank frames.
     (root / "bad").mkdir()
-    (root / "bad" / "garbage.mp4").write_bytes(b"this is not an mp4 file" * 40)
-    whole = (root / "train" / "video00000.mp4").read_bytes()
-    (root / "bad" / "truncated.mp4").write_bytes(whole[: len(whole) // 2])
+    write_garbage(root / "bad" / "garbage.mp4")
+    write_truncated(root / "train" / "video00000.mp4", root / "bad" / "truncated.mp4")
     return root
 
 
 @pytest.fixture(scope="module")
 def processor(corpus: Path) -> GLCCLProcessor:
-    return GLCCLProcessor(
-        load_synthetic_tokenizer(corpus), max_words=MAX_WORDS, max_frames=MAX_FRAMES, image_size=IMAGE
-    )
+    return synthetic_processor(corpus, max_words=MAX_WORDS, max_frames=MAX_FRAMES, image_size=IMAGE)
 
 
 @pytest.fixture(scope="module")
