@@ -8,6 +8,7 @@ export HF_HUB_OFFLINE := 1
 install: $(VENV)/.installed
 
 # torch first, then everything else constrained to it, so no second (CUDA) torch is ever pulled.
+# Never add torchvision or transformers[vision]: no CPU build exists for this torch, and it breaks transformers.
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
