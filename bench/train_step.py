@@ -1,0 +1,118 @@
+"""Benchmark: GLCCL training steps at ViT-B/32 size (random weights), side by side in one run.
+
+For each setting (precision x gradient checkpointing) it runs optimizer steps of `GLCCLModel` on random pixels and
+tokens (12 frames of 224 x 224, 32 words, one contrastive batch) and prints samples/s (median over steps) and the
+peak memory, with ratios against the first setting (fp32, no checkpointing). Each setting runs in its own process.
+
+    python bench/train_step.py --device cuda --batch 128              # the paper's MSR-VTT batch, on one GPU
+    python bench/train_step.py --device cpu --batch 4 --steps 3       # a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+
+SETTINGS = [
+    ("fp32", False),
+    ("fp32", True),
+    ("bf16", False),
+    ("bf16", True),
+]
+
+
+def _vit_b32_config(max_words: int, max_frames: int):
+    from glccl_hf import GLCCLConfig
+
+    # CLIPTextConfig / CLIPVisionConfig defaults are ViT-B/32's sizes.
+    return GLCCLConfig(max_words=max_words, max_frames=max_frames, vision_config={"patch_size": 32})
+
+
+def _measure(precision: str, checkpointing: bool, args: argparse.Namespace) -> dict:
+    """One setting, in a child process: median seconds per step over `args.steps` after one warm-up step."""
+    from glccl_hf import GLCCLModel
+
+    torch.manual_seed(0)
+    device = torch.device(args.device)
+    model = GLCCLModel(_vit_b32_config(args.words, args.frames)).to(device).train()
+    if checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
+    batch = {
+        "input_ids": torch.randint(1, 49000, (args.batch, args.words), device=device),
+        "pixel_values": torch.randn(args.batch, args.frames, 3, 224, 224, device=device),
+        "return_loss": True,
+    }
+    batch["input_ids"][:, -1] = 49407  # EOT: the largest id, where the sentence feature is read
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    times = []
+    for step in range(args.steps + 1):
+        sync()
+        start = time.perf_counter()
+        with autocast:
+            loss = model(**batch).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        sync()
+        if step:  # the first step allocates and compiles kernels
+            times.append(time.perf_counter() - start)
+    if device.type == "cuda":
+        peak = torch.cuda.max_memory_allocated()
+    else:
+        peak = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base_rss) * 1024
+    return {"samples_per_second": args.batch / statistics.median(times), "peak_bytes": peak, "loss": loss.item()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--words", type=int, default=32)
+    parser.add_argument("--frames", type=int, default=12)
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        precision, checkpointing = args.child[0], args.child[1] == "1"
+        print(json.dumps(_measure(precision, checkpointing, args)))
+        return
+
+    name = torch.cuda.get_device_name() if args.device.startswith("cuda") else "CPU"
+    print(f"GLCCL ViT-B/32 training step: batch {args.batch}, {args.frames} frames, {args.words} words, {name}")
+    print(f"torch {torch.__version__}, median of {args.steps} steps after one warm-up\n")
+    print("| precision | gradient checkpointing | samples/s | peak memory (GiB) | speed | memory |")
+    print("|---|---|---|---|---|---|")
+    baseline = None
+    for precision, checkpointing in SETTINGS:
+        command = [sys.executable, __file__, "--child", precision, str(int(checkpointing))]
+        command += ["--device", args.device, "--batch", str(args.batch), "--words", str(args.words)]
+        command += ["--frames", str(args.frames), "--steps", str(args.steps)]
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            reason = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "no output"
+            print(f"| {precision} | {checkpointing} | failed: {reason} | | | |")
+            continue
+        row = json.loads(result.stdout.strip().splitlines()[-1])
+        baseline = baseline or row
+        speed = row["samples_per_second"] / baseline["samples_per_second"]
+        memory = row["peak_bytes"] / max(baseline["peak_bytes"], 1)
+        print(
+            f"| {precision} | {checkpointing} | {row['samples_per_second']:.1f} | {row['peak_bytes'] / 2**30:.2f} "
+            f"| {speed:.2f}x | {memory:.2f}x |"
+        )
+
+
+if __name__ == "__main__":
+    main()
