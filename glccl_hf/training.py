@@ -172,6 +172,12 @@ class GLCCLTrainer(Trainer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if self.args.n_gpu > 1:
+            # nn.DataParallel would split every contrastive batch into per-GPU problems with fewer negatives.
+            raise ValueError(
+                f"{self.args.n_gpu} GPUs visible to one process: launch one process per GPU (torchrun / accelerate "
+                "launch) so the contrastive loss sees the global batch, or set CUDA_VISIBLE_DEVICES to one GPU"
+            )
         # Running sums of the loss's two terms since the last log, reported beside `loss`.
         self._loss_terms: dict[str, float | torch.Tensor] = {"nce_loss": 0.0, "csc_loss": 0.0}
         self._loss_terms_count = 0
@@ -192,9 +198,13 @@ class GLCCLTrainer(Trainer):
 
     def create_optimizer(self, model: nn.Module | None = None) -> torch.optim.Optimizer:
         """AdamW (or `args.optim`) over the four GLCCL parameter groups, clamping the logit scale after each step."""
-        if self.optimizer is not None:
-            return self.optimizer
         opt_model = self.model if model is None else model
+        if self.optimizer is not None:
+            # A user's own optimizer (`optimizers=`) gets the reference's logit-scale clamp too, once.
+            if not getattr(self.optimizer, "_glccl_logit_scale_clamp", False):
+                self.optimizer.register_step_post_hook(self._logit_scale_clamp_hook(opt_model))
+                self.optimizer._glccl_logit_scale_clamp = True
+            return self.optimizer
         if self.optimizer_cls_and_kwargs is not None:
             optimizer_cls, optimizer_kwargs = self.optimizer_cls_and_kwargs
         else:
@@ -205,6 +215,7 @@ class GLCCLTrainer(Trainer):
         groups = glccl_parameter_groups(opt_model, self.args.learning_rate, self.args.coef_lr, self.args.weight_decay)
         self.optimizer = optimizer_cls(groups, **optimizer_kwargs)
         self.optimizer.register_step_post_hook(self._logit_scale_clamp_hook(opt_model))
+        self.optimizer._glccl_logit_scale_clamp = True
         self._log_parameter_groups()
         return self.optimizer
 

@@ -37,7 +37,8 @@ class GLCCLConfig(PreTrainedConfig):
         mask_padded_frames (`bool`, defaults to `False`): when on, padded frames get no GLIM weight (the reference
             lets their features join the softmax).
         text_guided (`bool`, defaults to `True`): when off, GLIM's softmax weights are replaced by uniform weights
-            over the frames (the mean-pooling ablation; shapes unchanged).
+            over the frames (the mean-pooling ablation; shapes unchanged). Padded frames are averaged in unless
+            `mask_padded_frames` is on, as padded frames join GLIM's softmax in reference mode.
     """
 
     model_type = "glccl"

@@ -8,6 +8,7 @@ frame-word) are fused by their mean; training adds the CSC loss to symmetric Inf
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 
 import torch
@@ -270,8 +271,10 @@ class GLCCLModel(GLCCLPreTrainedModel):
         )
 
     def logit_scale_value(self) -> torch.Tensor:
-        """`exp(logit_scale)` clamped to `config.logit_scale_max` (CLIP's 100)."""
-        return self.logit_scale.exp().clamp(max=self.config.logit_scale_max)
+        """`exp(logit_scale)` with `logit_scale` clamped to `log(config.logit_scale_max)` (CLIP's 100). Clamping in
+        log space keeps the gradient at the bound, where pretrained CLIP checkpoints start (exp of the float32
+        log(100) rounds above 100)."""
+        return self.logit_scale.clamp(max=math.log(self.config.logit_scale_max)).exp()
 
     def similarity(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -165,6 +166,17 @@ def test_logit_scale_is_clamped():
     with torch.no_grad():
         model.logit_scale.fill_(10.0)
     assert model.logit_scale_value().item() == pytest.approx(model.config.logit_scale_max)
+
+
+def test_logit_scale_keeps_its_gradient_at_clips_value():
+    # Pretrained CLIP stores log(100) exactly at the bound: the scale must still be trainable there.
+    model = tiny_model()
+    with torch.no_grad():
+        model.logit_scale.fill_(math.log(100.0))
+    inputs = (*text_batch([6, 2, 3]), *video_batch([4, 1, 2]))
+    model(*inputs, return_loss=True).loss.backward()
+    assert model.logit_scale.grad is not None and model.logit_scale.grad.abs().item() > 0
+    assert model.logit_scale_value().item() == pytest.approx(100.0)
 
 
 def test_reference_mode_text_features_ignore_attention_mask():

@@ -154,6 +154,30 @@ def test_logit_scale_is_clamped_after_every_step(tmp_path):
 # ------------------------------------------------------------------------------------ training and evaluation
 
 
+def test_a_users_own_optimizer_gets_the_logit_scale_clamp(tokenizer, tmp_path):
+    words, frames = [3, 1, 5, 2], [4, 1, 2, 3]
+    model = synthetic_tiny_model(tokenizer)
+    with torch.no_grad():
+        model.logit_scale.fill_(math.log(100.0) + 0.5)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    trainer = GLCCLTrainer(
+        model=model, args=training_args(tmp_path, per_device_train_batch_size=4, max_steps=1),
+        train_dataset=PairDataset(tokenizer, words, frames, seed=1), data_collator=collate_pairs,
+        processing_class=synthetic_processor(tokenizer), optimizers=(optimizer, scheduler),
+    )  # fmt: skip
+    trainer.train()
+    assert model.logit_scale.item() == pytest.approx(math.log(100.0))
+
+
+def test_several_gpus_in_one_process_are_refused(tokenizer, tmp_path):
+    from unittest import mock
+
+    with mock.patch.object(GLCCLTrainingArguments, "n_gpu", new_callable=mock.PropertyMock, return_value=2):
+        with pytest.raises(ValueError, match="one process per GPU"):
+            GLCCLTrainer(model=synthetic_tiny_model(tokenizer), args=training_args(tmp_path))
+
+
 def test_trainer_trains_evaluates_and_saves_a_reloadable_checkpoint(corpus, tokenizer, tmp_path):
     model = synthetic_tiny_model(tokenizer)
     with torch.no_grad():
