@@ -56,17 +56,19 @@ class DatasetPreset:
     max_frames: int
     global_batch_size: int
     num_train_epochs: float
+    max_seconds: float | None = None  # sampling window: the reference reads DiDeMo's seconds 0-31 only
 
 
 PRESETS: dict[str, DatasetPreset] = {
     "msrvtt": DatasetPreset(max_words=32, max_frames=12, global_batch_size=128, num_train_epochs=5),
-    "didemo": DatasetPreset(max_words=64, max_frames=64, global_batch_size=64, num_train_epochs=20),
+    "didemo": DatasetPreset(max_words=64, max_frames=64, global_batch_size=64, num_train_epochs=20, max_seconds=32),
     "vatex": DatasetPreset(max_words=32, max_frames=12, global_batch_size=128, num_train_epochs=5),
 }
 # Which dataclass field each preset value sets.
 PRESET_FIELDS: dict[str, str] = {
     "max_words": "model",
     "max_frames": "model",
+    "max_seconds": "model",
     "global_batch_size": "data",
     "num_train_epochs": "training",
 }
@@ -97,6 +99,9 @@ class ModelArguments:
         default=None, metadata={"help": "Frame size; must match the vision encoder (sets it for fresh models)."}
     )
     sample_fps: float | None = field(default=None, metadata={"help": "Candidate frames per second (default 1)."})
+    max_seconds: float | None = field(
+        default=None, metadata={"help": "Sample frames from the first N seconds only (the DiDeMo preset: 32)."}
+    )
 
 
 @dataclass
@@ -373,8 +378,9 @@ def load_tokenizer(model_args: ModelArguments) -> tuple[Any, dict[str, Any]]:
 def build_processor(model_args: ModelArguments, tokenizer: Any, saved: dict[str, Any], config: GLCCLConfig):
     """The processor for the model: its words, frames and image size, so inputs always fit the model."""
     settings = dict(saved)
-    if model_args.sample_fps is not None:
-        settings["sample_fps"] = model_args.sample_fps
+    for name in ("sample_fps", "max_seconds"):
+        if getattr(model_args, name) is not None:
+            settings[name] = getattr(model_args, name)
     return GLCCLProcessor(
         tokenizer,
         max_words=config.max_words,

@@ -341,7 +341,8 @@ def _architecture_rows(config: Any, model: Any | None) -> list[tuple[str, str]]:
         ("Joint embedding width", str(config.projection_dim)),
         (
             "Temporal module",
-            f"{config.temporal_layers} transformer layers, {config.temporal_attention_heads} heads, over at most "
+            f"{config.temporal_layers} transformer layer{'s' if config.temporal_layers != 1 else ''}, "
+            f"{config.temporal_attention_heads} heads, over at most "
             f"{config.max_frames} frames",
         ),
         ("GLIM", "text-guided" if config.text_guided else "uniform frame weights (mean-pooling ablation)"),
@@ -589,7 +590,8 @@ def build_model_card(
     eval_columns, eval_rows = _eval_table(evaluations)
     variables = {
         "model_name": model_name,
-        "model_id": repo_id or model_name,
+        # Without a Hub id the snippets load from the folder the card is saved in.
+        "model_id": repo_id or "path/to/this/checkpoint",
         "base_model": base_model,
         "license": license,
         "description": description,

@@ -8,9 +8,10 @@ reference's zero-filled array) up to ``max_frames``; video_mask is 1 on the real
 
 from __future__ import annotations
 
+import html
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -18,11 +19,17 @@ import torch
 from transformers import BatchFeature
 from transformers.processing_utils import ProcessorMixin
 
-from .video import BACKENDS, VideoFrames, preprocess_frames, read_frames
+from .video import BACKENDS, VideoFrames, check_max_seconds, preprocess_frames, read_frames
 
 __all__ = ["GLCCLProcessor"]
 
 _PATH_OR_BYTES = (str, os.PathLike, bytes, bytearray, memoryview)
+
+
+def _is_sequence_like(value: Any) -> bool:
+    """A list, tuple or other iterable of items (a datasets column, a generator), but not one string, bytes or
+    mapping, which are single items."""
+    return isinstance(value, Iterable) and not isinstance(value, (str, bytes, bytearray, memoryview, Mapping))
 
 
 def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
@@ -41,6 +48,8 @@ class GLCCLProcessor(ProcessorMixin):
         image_size: side S of the square CLIP input (224).
         sample_fps: candidate frames per second of video (the reference uses 1).
         video_backend: decoder, ``"pyav"`` (default) or ``"torchcodec"``.
+        max_seconds: sample only the first ``max_seconds`` seconds of each video (None: all of it; the reference
+            reads DiDeMo's first 32 s).
 
     Calling the processor gives a BatchFeature with ``input_ids`` / ``attention_mask`` [B, max_words] (for
     ``text``) and ``pixel_values`` [B, max_frames, 3, S, S] float32 / ``video_mask`` [B, max_frames] (for
@@ -55,6 +64,7 @@ class GLCCLProcessor(ProcessorMixin):
         image_size: int = 224,
         sample_fps: float = 1.0,
         video_backend: str = "pyav",
+        max_seconds: float | None = None,
         **kwargs: Any,
     ):
         self.max_words = _positive_int("max_words", max_words, minimum=2)  # room for SOT and EOT
@@ -71,6 +81,7 @@ class GLCCLProcessor(ProcessorMixin):
         if video_backend not in BACKENDS:
             raise ValueError(f"video_backend must be one of {BACKENDS}, got {video_backend!r}")
         self.video_backend = video_backend
+        self.max_seconds = None if check_max_seconds(max_seconds) is None else float(max_seconds)
         super().__init__(tokenizer, **kwargs)
         for attr in ("bos_token_id", "eos_token_id"):
             if getattr(tokenizer, attr, None) is None:
@@ -92,7 +103,8 @@ class GLCCLProcessor(ProcessorMixin):
             dict with ``input_ids`` and ``attention_mask``, int64 [B, max_words]: SOT, the first max_words - 2 BPE
             tokens, EOT, then id 0 (mask 0) as padding.
         """
-        texts = self._text_list(texts)
+        # OpenAI CLIP's tokenizer unescapes HTML entities twice before BPE ("&amp;amp;" -> "&"); Transformers' does not.
+        texts = [html.unescape(html.unescape(text)) for text in self._text_list(texts)]
         # verbose=False: long captions are cut below, the tokenizer's own length warning is noise here.
         pieces = self.tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]
         input_ids = torch.zeros((len(texts), self.max_words), dtype=torch.long)
@@ -108,12 +120,14 @@ class GLCCLProcessor(ProcessorMixin):
     def _text_list(texts: Any) -> list[str]:
         if isinstance(texts, str):
             return [texts]
-        if isinstance(texts, (list, tuple)) and texts:
+        if _is_sequence_like(texts):
+            texts = list(texts)  # e.g. a datasets column
+        if isinstance(texts, list) and texts:
             for i, text in enumerate(texts):
                 if not isinstance(text, str):
                     raise TypeError(f"text[{i}] must be a string, got {type(text).__name__}")
             return list(texts)
-        if isinstance(texts, (list, tuple)):
+        if isinstance(texts, list):
             raise ValueError("text is an empty list: give at least one caption")
         raise TypeError(f"text must be a string or a list of strings, got {type(texts).__name__}")
 
@@ -143,7 +157,9 @@ class GLCCLProcessor(ProcessorMixin):
     def _frames(self, source: Any, name: str) -> torch.Tensor:
         """uint8 [n, 3, H, W] with 1 <= n <= max_frames."""
         if isinstance(source, _PATH_OR_BYTES):
-            return read_frames(source, self.max_frames, self.sample_fps, backend=self.video_backend).frames
+            return read_frames(
+                source, self.max_frames, self.sample_fps, backend=self.video_backend, max_seconds=self.max_seconds
+            ).frames
         if isinstance(source, VideoFrames):
             frames = source.frames
         elif isinstance(source, np.ndarray):
@@ -180,7 +196,8 @@ class GLCCLProcessor(ProcessorMixin):
                 f"videos as an array must be [n, 3, H, W] (one video) or [B, n, 3, H, W], "
                 f"got shape {list(videos.shape)}"
             )
-        if isinstance(videos, (list, tuple)):
+        if _is_sequence_like(videos):
+            videos = list(videos)  # e.g. a datasets column
             if not videos:
                 raise ValueError("videos is an empty list: give at least one video")
             return list(videos)

@@ -105,8 +105,24 @@ def _check_sampling_args(max_frames: int, sample_fps: float) -> Fraction:
     return Fraction(sample_fps).limit_denominator(1_000_000)
 
 
-def _sample_times(duration: Fraction, max_frames: int, fps: Fraction) -> list[Fraction]:
-    """Exact sampling times (seconds) for a stream of the given duration; at least one (t = 0)."""
+def check_max_seconds(max_seconds: float | None) -> Fraction | None:
+    """Validate a sampling window length (seconds, or None for the whole video); return it as a fraction."""
+    if max_seconds is None:
+        return None
+    if isinstance(max_seconds, bool) or not isinstance(max_seconds, (int, float, Fraction, np.number)):
+        raise ValueError(f"max_seconds must be a positive number or None, got {max_seconds!r}")
+    if not math.isfinite(float(max_seconds)) or max_seconds <= 0:
+        raise ValueError(f"max_seconds must be a positive finite number or None, got {max_seconds!r}")
+    return Fraction(max_seconds).limit_denominator(1_000_000)
+
+
+def _sample_times(
+    duration: Fraction, max_frames: int, fps: Fraction, max_seconds: Fraction | None = None
+) -> list[Fraction]:
+    """Exact sampling times (seconds) for a stream of the given duration, within its first `max_seconds` when
+    given; at least one (t = 0)."""
+    if max_seconds is not None:
+        duration = min(duration, max_seconds)
     num_candidates = max(1, math.ceil(duration * fps))
     if num_candidates > max_frames:
         indices = np.linspace(0, num_candidates - 1, max_frames).astype(int).tolist()
@@ -115,16 +131,19 @@ def _sample_times(duration: Fraction, max_frames: int, fps: Fraction) -> list[Fr
     return [Fraction(int(k)) / fps for k in indices]
 
 
-def sample_timestamps(duration: float, max_frames: int = 12, sample_fps: float = 1.0) -> list[float]:
+def sample_timestamps(
+    duration: float, max_frames: int = 12, sample_fps: float = 1.0, max_seconds: float | None = None
+) -> list[float]:
     """The sampling times (seconds) :func:`read_frames` uses for a video of ``duration`` seconds.
 
-    Candidates are ``k / sample_fps`` with ``k / sample_fps < duration`` (at least ``t = 0``); when there are
-    more than ``max_frames``, ``numpy.linspace(0, K - 1, max_frames).astype(int)`` of them are kept.
+    Candidates are ``k / sample_fps`` with ``k / sample_fps < min(duration, max_seconds)`` (at least ``t = 0``);
+    when there are more than ``max_frames``, ``numpy.linspace(0, K - 1, max_frames).astype(int)`` of them are kept.
     """
     fps = _check_sampling_args(max_frames, sample_fps)
+    window = check_max_seconds(max_seconds)
     if not math.isfinite(duration) or duration < 0:
         raise ValueError(f"duration must be a finite number >= 0 seconds, got {duration!r}")
-    return [float(t) for t in _sample_times(Fraction(duration), int(max_frames), fps)]
+    return [float(t) for t in _sample_times(Fraction(duration), int(max_frames), fps, window)]
 
 
 def _resolve_source(source: VideoSource) -> tuple[str, Callable[[], Any], Any]:
@@ -151,6 +170,7 @@ def read_frames(
     max_frames: int = 12,
     sample_fps: float = 1.0,
     backend: str = "pyav",
+    max_seconds: float | None = None,
 ) -> VideoFrames:
     """Decode the frames the reference's sampling rule picks (see the module docstring).
 
@@ -159,6 +179,8 @@ def read_frames(
         max_frames: at most this many frames are returned (>= 1).
         sample_fps: candidate frames per second of video (> 0); the reference uses 1.
         backend: ``"pyav"`` (default, no system packages needed) or ``"torchcodec"`` (if installed).
+        max_seconds: sample only the first ``max_seconds`` seconds (None: the whole video). The reference reads
+            DiDeMo videos from 0 to 31 s inclusive, i.e. ``max_seconds=32`` at 1 fps.
 
     Returns:
         VideoFrames with ``frames`` uint8 [n, 3, H, W] RGB (1 <= n <= max_frames) and ``timestamps`` [n] seconds.
@@ -171,12 +193,13 @@ def read_frames(
         ImportError: ``backend="torchcodec"`` without torchcodec installed.
     """
     fps = _check_sampling_args(max_frames, sample_fps)
+    window = check_max_seconds(max_seconds)
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     name, opener, raw = _resolve_source(source)
     if backend == "torchcodec":
-        return _read_torchcodec(raw, name, int(max_frames), fps)
-    return _PyAVReader(name, opener).read(int(max_frames), fps)
+        return _read_torchcodec(raw, name, int(max_frames), fps, window)
+    return _PyAVReader(name, opener).read(int(max_frames), fps, window)
 
 
 # --------------------------------------------------------------------------------------------------- PyAV
@@ -229,7 +252,7 @@ class _PyAVReader:
         self.probe.close()
         self.probe = self._open()
 
-    def read(self, max_frames: int, fps: Fraction) -> VideoFrames:
+    def read(self, max_frames: int, fps: Fraction, window: Fraction | None) -> VideoFrames:
         try:
             self.main = self._open()
             self.index = self._video_stream(self.main).index
@@ -238,7 +261,7 @@ class _PyAVReader:
             self.main_fresh = True
             self.probe = self._open()
             try:
-                return self._read(max_frames, fps)
+                return self._read(max_frames, fps, window)
             except av.FFmpegError as exc:
                 raise VideoDecodeError(f"{self.name}: decoding failed ({exc})") from exc
         finally:
@@ -420,7 +443,7 @@ class _PyAVReader:
             # The demuxer landed after the target (imprecise seek): back off further.
             back = max(2 * back, one_second)
 
-    def _read(self, max_frames: int, fps: Fraction) -> VideoFrames:
+    def _read(self, max_frames: int, fps: Fraction, window: Fraction | None) -> VideoFrames:
         stream = self.stream
         tb = Fraction(stream.time_base)
         start = stream.start_time
@@ -443,7 +466,7 @@ class _PyAVReader:
                 f"{float((header_end - start) * tb):.3f} s but its data ends at {float((end - start) * tb):.3f} s"
             )
         duration = (end - start) * tb
-        times = _sample_times(max(duration, Fraction(0)), max_frames, fps)
+        times = _sample_times(max(duration, Fraction(0)), max_frames, fps, window)
 
         # Integer pts: "pts <= start + t / tb" is exactly "pts <= floor(start + t / tb)", and ints compare fast.
         target_pts = [math.floor(start + t / tb) for t in times]
@@ -507,7 +530,7 @@ class _PyAVReader:
 # --------------------------------------------------------------------------------------------- torchcodec
 
 
-def _read_torchcodec(raw: Any, name: str, max_frames: int, fps: Fraction) -> VideoFrames:
+def _read_torchcodec(raw: Any, name: str, max_frames: int, fps: Fraction, window: Fraction | None) -> VideoFrames:
     try:
         from torchcodec.decoders import VideoDecoder
     except ImportError as exc:
@@ -534,7 +557,7 @@ def _read_torchcodec(raw: Any, name: str, max_frames: int, fps: Fraction) -> Vid
             duration = meta.end_stream_seconds - begin
         if duration is None:
             raise VideoDecodeError(f"{name}: cannot determine the video duration")
-        times = _sample_times(Fraction(duration), max_frames, fps)
+        times = _sample_times(Fraction(duration), max_frames, fps, window)
         batch = decoder.get_frames_played_at(seconds=[begin + float(t) for t in times])
     except VideoDecodeError:
         raise

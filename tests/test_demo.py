@@ -25,7 +25,11 @@ def test_chance_metrics_are_the_expectations_of_a_random_ranking():
 
 def test_reduced_demo_writes_metrics_curves_and_checkpoints(tmp_path, capsys):
     settings = DemoSettings(n_train=6, n_test=5, max_steps=3, batch_size=4, width=32, layers=1)
-    main(["--output_dir", str(tmp_path)] + [f"--{k}={v}" for k, v in vars(settings).items()])
+    argv = ["--output_dir", str(tmp_path)] + [f"--{k}={v}" for k, v in vars(settings).items()]
+    main(argv)
+    first = json.loads((tmp_path / "metrics.json").read_text())
+    main(argv)  # a second run into the same folder works and, being seeded, reproduces the first
+    assert json.loads((tmp_path / "metrics.json").read_text()) == first
 
     results = json.loads((tmp_path / "metrics.json").read_text())
     assert set(results) == {*VARIANTS, "chance"}

@@ -287,7 +287,7 @@ def test_minimal_card_from_config():
     assert "No evaluation results were recorded for this checkpoint." in text
     assert "The optimisation settings (epochs, batch size, learning rates) were not recorded" in text
     assert "No license was specified for these weights." in text
-    assert 'AutoModel.from_pretrained("glccl", trust_remote_code=True)' in text
+    assert 'AutoModel.from_pretrained("path/to/this/checkpoint", trust_remote_code=True)' in text
     assert "| Parameters |" not in text  # only known from a model
     assert "Initialised from the CLIP checkpoint" not in text
     metadata = card.data.to_dict()

@@ -106,6 +106,24 @@ def test_real_clip_vocabulary(clip_tokenizer: CLIPTokenizer) -> None:
     assert long[0] == 49406 and long[31] == 49407 and long[1:31].ne(0).all()
 
 
+def test_html_entities_are_unescaped_as_openai_clip_does(tiny_tokenizer: CLIPTokenizer) -> None:
+    processor = GLCCLProcessor(tiny_tokenizer, max_words=12)
+    plain = processor.tokenize(["the cat & the dog"])["input_ids"]
+    assert torch.equal(processor.tokenize(["the cat &amp; the dog"])["input_ids"], plain)
+    assert torch.equal(processor.tokenize(["the cat &amp;amp; the dog"])["input_ids"], plain)
+
+
+def test_dataset_columns_are_accepted(tiny_tokenizer: CLIPTokenizer, flat_3s: Path) -> None:
+    import datasets
+
+    rows = datasets.Dataset.from_dict({"caption": ["the cat", "the dog"], "video": [str(flat_3s)] * 2})
+    processor = GLCCLProcessor(tiny_tokenizer, max_frames=3, image_size=8)
+    out = processor(text=rows["caption"], videos=rows["video"])
+    expected = processor(text=["the cat", "the dog"], videos=[str(flat_3s)] * 2)
+    for key in ("input_ids", "pixel_values", "video_mask"):
+        assert torch.equal(out[key], expected[key])
+
+
 def test_text_errors(tiny_tokenizer: CLIPTokenizer) -> None:
     processor = GLCCLProcessor(tiny_tokenizer)
     with pytest.raises(TypeError, match="text"):
@@ -145,6 +163,20 @@ def test_sampling_settings_are_used(tiny_tokenizer: CLIPTokenizer, stepped_20s: 
     # 0.5 fps over 20 s: candidates 0, 2, ..., 18 (K = 10); linspace(0, 9, 5) -> 0, 2, 4, 6, 9.
     red = pixels[:, 0, 0, 0] * CLIP_STD[0] + CLIP_MEAN[0]
     assert torch.allclose(red * 255, torch.tensor([0.0, 40.0, 80.0, 120.0, 180.0]), atol=1e-3)
+
+
+def test_max_seconds_limits_sampling_to_the_start(tiny_tokenizer: CLIPTokenizer, stepped_20s: Path) -> None:
+    # DiDeMo in the reference: only seconds 0-31 are sampled. Here: the first 8 s of 20, at 1 fps -> t = 0..7.
+    processor = GLCCLProcessor(tiny_tokenizer, max_frames=4, image_size=8, max_seconds=8)
+    pixels, mask = processor.load_video(stepped_20s)
+    assert mask.tolist() == [1] * 4
+    # K = 8 candidates, linspace(0, 7, 4) -> 0, 2, 4, 7 s; red level is 10 per second.
+    red = pixels[:, 0, 0, 0] * CLIP_STD[0] + CLIP_MEAN[0]
+    assert torch.allclose(red * 255, torch.tensor([0.0, 20.0, 40.0, 70.0]), atol=1e-3)
+    assert read_frames(stepped_20s, max_frames=30, max_seconds=8).timestamps == [float(t) for t in range(8)]
+    assert read_frames(stepped_20s, max_frames=30, max_seconds=100).timestamps == [float(t) for t in range(20)]
+    with pytest.raises(ValueError, match="max_seconds"):
+        read_frames(stepped_20s, max_seconds=0)
 
 
 def test_video_input_kinds_agree(tiny_tokenizer: CLIPTokenizer, stepped_20s: Path) -> None:
@@ -208,6 +240,7 @@ def test_video_errors(tiny_tokenizer: CLIPTokenizer, tmp_path: Path) -> None:
         ({"sample_fps": 0.0}, "sample_fps"),
         ({"sample_fps": float("inf")}, "sample_fps"),
         ({"video_backend": "opencv"}, "video_backend"),
+        ({"max_seconds": -1.0}, "max_seconds"),
     ],
 )
 def test_bad_settings(tiny_tokenizer: CLIPTokenizer, kwargs: dict, word: str) -> None:
@@ -222,7 +255,7 @@ def test_tokenizer_is_required(tiny_tokenizer: CLIPTokenizer) -> None:
 
 # ------------------------------------------------------------------------------------------------ save / load
 
-SETTINGS = {"max_words": 20, "max_frames": 7, "image_size": 64, "sample_fps": 0.5}
+SETTINGS = {"max_words": 20, "max_frames": 7, "image_size": 64, "sample_fps": 0.5, "max_seconds": 32.0}
 
 
 def check_same_processor(loaded: GLCCLProcessor, original: GLCCLProcessor) -> None:

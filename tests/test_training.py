@@ -361,6 +361,7 @@ def test_script_reads_a_json_file_and_explicit_values_beat_the_preset(script, tm
     assert (model_args.max_words, model_args.max_frames) == (64, 16)
     assert (train_args.num_train_epochs, train_args.per_device_train_batch_size) == (20, 64)
     assert data_args.global_batch_size == 64 and isinstance(train_args, GLCCLTrainingArguments)
+    assert model_args.max_seconds == 32  # the reference samples DiDeMo's seconds 0-31 only
 
 
 def test_script_command_line_preset_and_batch_split(script, tmp_path):
@@ -371,6 +372,7 @@ def test_script_command_line_preset_and_batch_split(script, tmp_path):
     assert {"dataset_preset", "num_train_epochs", "gradient_accumulation_steps"} <= explicit
     assert "max_words" not in explicit
     assert (model_args.max_words, model_args.max_frames, args.num_train_epochs) == (32, 12, 2)
+    assert model_args.max_seconds is None
     assert args.per_device_train_batch_size == 64  # 128 / (1 process x 2 accumulation steps)
 
     # an explicit per-device batch wins over the preset's global batch
