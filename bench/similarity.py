@@ -40,10 +40,13 @@ def _inputs(num_texts: int, num_videos: int, device: str, dtype: torch.dtype, se
     frame_mask = torch.zeros(num_videos, FRAMES, dtype=torch.long)
     for row, count in enumerate(torch.randint(3, FRAMES + 1, (num_videos,), generator=generator).tolist()):
         frame_mask[row, :count] = 1
+    from glccl_hf.modeling.glim import GLCCLScoreHeads
+
+    # W_g and W_loc act on features [dim, dim]; the six pools mix token positions [words, words].
     heads = {
-        name: torch.eye(size) + 0.01 * torch.randn(size, size, generator=generator)
-        for name, size in [("W_g", DIM), ("W_loc", DIM)] + [(n, WORDS) for n in ("W_wl", "W_wfl", "W_wm", "W_wfm")]
-        + [("W_wm2", WORDS), ("W_wfm2", WORDS)]
+        symbol: torch.eye(size) + 0.01 * torch.randn(size, size, generator=generator)
+        for symbol in GLCCLScoreHeads.paper_symbols.values()
+        for size in [DIM if symbol in ("W_g", "W_loc") else WORDS]
     }
     move = lambda x: x.to(device=device, dtype=dtype) if x.is_floating_point() else x.to(device)  # noqa: E731
     return (

@@ -36,6 +36,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from .data.collator import _with_name
+from .data.loaders import _preview
 from .modeling.modeling_glccl import GLCCLTextFeatures, GLCCLVideoFeatures
 from .video import VideoDecodeError
 
@@ -620,10 +621,6 @@ def retrieval_corpus(dataset: Any) -> RetrievalCorpus:
         videos=_ColumnView(dataset, "video", video_rows.tolist()),
         video_ids=video_ids,
     )
-
-
-def _preview(items: list[Any], n: int = 10) -> str:
-    return str(items[:n])[:-1] + (", ...]" if len(items) > n else "]")
 
 
 @dataclass

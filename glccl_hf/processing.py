@@ -9,7 +9,6 @@ reference's zero-filled array) up to ``max_frames``; video_mask is 1 on the real
 from __future__ import annotations
 
 import html
-import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -19,7 +18,7 @@ import torch
 from transformers import BatchFeature
 from transformers.processing_utils import ProcessorMixin
 
-from .video import BACKENDS, VideoFrames, check_max_seconds, preprocess_frames, read_frames
+from .video import BACKENDS, VideoFrames, check_max_seconds, check_sampling_args, preprocess_frames, read_frames
 
 __all__ = ["GLCCLProcessor"]
 
@@ -70,13 +69,7 @@ class GLCCLProcessor(ProcessorMixin):
         self.max_words = _positive_int("max_words", max_words, minimum=2)  # room for SOT and EOT
         self.max_frames = _positive_int("max_frames", max_frames)
         self.image_size = _positive_int("image_size", image_size)
-        if (
-            isinstance(sample_fps, bool)
-            or not isinstance(sample_fps, (int, float))
-            or not math.isfinite(sample_fps)
-            or sample_fps <= 0
-        ):
-            raise ValueError(f"sample_fps must be a positive finite number, got {sample_fps!r}")
+        check_sampling_args(self.max_frames, sample_fps)  # the decoder's own check, so both refuse the same values
         self.sample_fps = float(sample_fps)
         if video_backend not in BACKENDS:
             raise ValueError(f"video_backend must be one of {BACKENDS}, got {video_backend!r}")

@@ -93,7 +93,7 @@ class VideoFrames:
         return int(self.frames.shape[0])
 
 
-def _check_sampling_args(max_frames: int, sample_fps: float) -> Fraction:
+def check_sampling_args(max_frames: int, sample_fps: float) -> Fraction:
     """Validate the sampling arguments; return sample_fps as an exact fraction."""
     if isinstance(max_frames, bool) or not isinstance(max_frames, (int, np.integer)) or max_frames < 1:
         raise ValueError(f"max_frames must be an integer >= 1, got {max_frames!r}")
@@ -139,7 +139,7 @@ def sample_timestamps(
     Candidates are ``k / sample_fps`` with ``k / sample_fps < min(duration, max_seconds)`` (at least ``t = 0``);
     when there are more than ``max_frames``, ``numpy.linspace(0, K - 1, max_frames).astype(int)`` of them are kept.
     """
-    fps = _check_sampling_args(max_frames, sample_fps)
+    fps = check_sampling_args(max_frames, sample_fps)
     window = check_max_seconds(max_seconds)
     if not math.isfinite(duration) or duration < 0:
         raise ValueError(f"duration must be a finite number >= 0 seconds, got {duration!r}")
@@ -192,7 +192,7 @@ def read_frames(
         ValueError: bad ``max_frames``, ``sample_fps`` or ``backend``.
         ImportError: ``backend="torchcodec"`` without torchcodec installed.
     """
-    fps = _check_sampling_args(max_frames, sample_fps)
+    fps = check_sampling_args(max_frames, sample_fps)
     window = check_max_seconds(max_seconds)
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
