@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import math
 import os
+import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +19,7 @@ import torch
 import transformers
 from modeling_fixtures import tiny_model
 from train_ddp_check import PairDataset, collate_pairs, run, synthetic_processor, synthetic_tiny_model
+from train_kill_check import kill_check_trainer
 from transformers import AutoModel, AutoProcessor
 
 from glccl_hf import GLCCLModel, GLCCLProcessor
@@ -320,6 +324,98 @@ def test_training_logs_the_two_loss_terms(tokenizer, tmp_path):
         assert entry["loss"] == pytest.approx(entry["nce_loss"] + weight * entry["csc_loss"], rel=1e-5)
 
 
+# ------------------------------------------------------------------- runs that must not silently do nothing
+
+
+def _parameters(model) -> dict[str, torch.Tensor]:
+    return {name: param.detach().clone() for name, param in model.named_parameters()}
+
+
+def _assert_untrained(model, before: dict[str, torch.Tensor]) -> None:
+    for name, param in model.named_parameters():
+        assert torch.equal(param, before[name]), name
+
+
+def test_a_run_that_would_take_no_step_is_refused_before_training(tokenizer, tmp_path):
+    """A per-process batch larger than the training set (drop_last) gives zero batches; max_steps=0 nothing to do."""
+    model = synthetic_tiny_model(tokenizer)
+    before = _parameters(model)
+    three_pairs = PairDataset(tokenizer, [3, 1, 5], [4, 1, 2], seed=1)
+
+    def trainer_for(**overrides) -> GLCCLTrainer:
+        return GLCCLTrainer(
+            model=model, args=training_args(tmp_path, **overrides), train_dataset=three_pairs,
+            data_collator=collate_pairs, processing_class=synthetic_processor(tokenizer),
+        )  # fmt: skip
+
+    for schedule in ({"max_steps": 5}, {"num_train_epochs": 3}):  # the first trained 0 steps and returned
+        trainer = trainer_for(per_device_train_batch_size=4, gradient_accumulation_steps=2, **schedule)
+        with pytest.raises(ValueError, match=r"3 rows.*global batch 8 = 4 per device x 1 process.* x 2 .*0 steps"):
+            trainer.train()
+        assert trainer.state.global_step == 0
+        _assert_untrained(model, before)
+    with pytest.raises(ValueError, match="max_steps=0"):
+        trainer_for(per_device_train_batch_size=1, max_steps=0).train()
+    _assert_untrained(model, before)
+    with pytest.raises(ValueError, match="num_train_epochs=0"):
+        trainer_for(per_device_train_batch_size=1, num_train_epochs=0).train()
+    _assert_untrained(model, before)
+    # Fewer micro-batches than the accumulation steps still make one optimizer step: accepted.
+    trainer = trainer_for(per_device_train_batch_size=1, gradient_accumulation_steps=4, num_train_epochs=1)
+    trainer.train()
+    assert trainer.state.global_step == 1
+
+
+def test_resume_last_skips_a_checkpoint_whose_save_was_killed(corpus, tokenizer, tmp_path, caplog):
+    """A real SIGKILL in the middle of saving checkpoint-4: `resume_from_checkpoint=True` ("last") continues from
+    checkpoint-2, says why checkpoint-4 was skipped, and the re-saved checkpoint-4 holds nothing of the killed save."""
+    out = tmp_path / "run"
+    command = [
+        sys.executable, str(TESTS / "train_kill_check.py"), "--output_dir", str(out), "--corpus", str(corpus),
+        "--kill_step", "4",
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    killed = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -signal.SIGKILL, killed.stdout[-2000:] + killed.stderr[-3000:]
+    partial = out / "checkpoint-4"
+    assert (partial / "model.safetensors").is_file() and not (partial / "trainer_state.json").exists()
+    (partial / "left_by_the_killed_save.txt").write_text("stale")
+
+    trainer = kill_check_trainer(out, tokenizer, max_steps=6)
+    with caplog.at_level(logging.INFO, logger="glccl_hf.training"):
+        trainer.train(resume_from_checkpoint=True)
+    assert trainer.state.global_step == 6
+    warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    skipped = [message for message in warnings if "checkpoint-4" in message]
+    assert skipped and "trainer_state.json" in skipped[0] and "checkpoint-2" in skipped[0], caplog.text
+    assert json.loads((partial / "trainer_state.json").read_text())["global_step"] == 4
+    assert not (partial / "left_by_the_killed_save.txt").exists()
+
+
+@pytest.fixture(scope="module")
+def finished_run(tokenizer, tmp_path_factory) -> Path:
+    """A finished two-step run with checkpoint-2 (copy it before changing it)."""
+    out = tmp_path_factory.mktemp("finished") / "run"
+    kill_check_trainer(out, tokenizer, max_steps=2).train()
+    return out
+
+
+def test_a_truncated_checkpoint_is_named(finished_run, tokenizer, tmp_path, caplog):
+    out = tmp_path / "run"
+    shutil.copytree(finished_run, out)
+    weights = out / "checkpoint-2" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    trainer = kill_check_trainer(out, tokenizer, max_steps=4)
+    with pytest.raises(ValueError, match=r"checkpoint-2/model.safetensors.*truncated"):
+        trainer.train(resume_from_checkpoint=str(out / "checkpoint-2"))
+    # "last" finds no complete checkpoint and says why the one it saw was refused
+    with pytest.raises(ValueError, match=r"no complete checkpoint.*checkpoint-2.*model.safetensors.*truncated"):
+        trainer.train(resume_from_checkpoint=True)
+    weights.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all}")
+    with pytest.raises(ValueError, match=r"model.safetensors.*(corrupt|truncated)"):
+        trainer.train(resume_from_checkpoint=str(out / "checkpoint-2"))
+
+
 # ----------------------------------------------------------------------------------------- the example script
 
 
@@ -437,3 +533,87 @@ def test_script_refuses_inconsistent_setups(script, corpus, tmp_path):
         _run_main(script, [*base, "--do_train", "--clip_model", "a", "--model_name_or_path", "b"])
     with pytest.raises(ValueError, match="contradicts"):
         _run_main(script, [*base, "--do_train", "--config_overrides", "max_words=8", "--max_words", "16", *tokenizer])
+
+
+def _script_argv(corpus: Path, config: Path, out: Path, *extra: str) -> list[str]:
+    """A tiny from-scratch run of the script on the synthetic corpus (no checkpoints unless `extra` asks)."""
+    return [
+        "--dataset", str(corpus), "--config_name", str(config), "--tokenizer_name", str(corpus / "tokenizer"),
+        "--do_train", "--global_batch_size", "4", "--output_dir", str(out), "--use_cpu", "--report_to", "none",
+        "--disable_tqdm", "true", "--save_strategy", "no", *extra,
+    ]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def script_config(tokenizer, tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("config")
+    synthetic_tiny_model(tokenizer).config.save_pretrained(folder)
+    return folder
+
+
+def test_script_refuses_to_reuse_an_output_dir_unless_told_how(script, corpus, script_config, tmp_path):
+    out = tmp_path / "out"
+    (out / "checkpoint-4").mkdir(parents=True)  # an earlier, longer run: its last checkpoint and final model
+    (out / "checkpoint-4" / "trainer_state.json").write_text("{}")
+    (out / "model.safetensors").write_bytes(b"earlier run")
+    (out / "notes.txt").write_text("the user's own file")
+    argv = _script_argv(corpus, script_config, out, "--max_steps", "2", "--save_strategy", "steps", "--save_steps", "1")
+    with pytest.raises(ValueError, match="not empty") as refused:
+        _run_main(script, argv)
+    message = str(refused.value)
+    for part in (str(out), "checkpoint-4", "model.safetensors", "--overwrite_output_dir", "--resume_from_checkpoint"):
+        assert part in message
+    assert (out / "model.safetensors").read_bytes() == b"earlier run"  # nothing touched
+
+    # --overwrite_output_dir: the earlier run's checkpoints and model go first, the user's other files stay
+    _run_main(script, [*argv, "--overwrite_output_dir"])
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-1", "checkpoint-2"]
+    assert (out / "notes.txt").read_text() == "the user's own file"
+    AutoModel.from_pretrained(out)
+
+    # --resume_from_checkpoint: continuing the run in its own folder is the point
+    argv = _script_argv(corpus, script_config, out, "--max_steps", "3", "--save_strategy", "steps", "--save_steps", "1")
+    metrics = _run_main(script, [*argv, "--resume_from_checkpoint", "last"])
+    assert json.loads((out / "trainer_state.json").read_text())["global_step"] == 3 and "train_loss" in metrics
+    with pytest.raises(ValueError, match="overwrite_output_dir.*resume_from_checkpoint"):
+        _run_main(script, [*argv, "--resume_from_checkpoint", "last", "--overwrite_output_dir"])
+
+
+def test_script_stops_before_a_run_without_steps(script, corpus, script_config, tmp_path):
+    out = tmp_path / "out"
+    rows = len(load_retrieval_dataset(corpus, "train"))
+    with pytest.raises(ValueError, match=rf"{rows} rows.*global batch {4 * rows} = {4 * rows} per device.*0 steps"):
+        too_large = ["--global_batch_size", str(4 * rows), "--max_steps", "2"]  # trained 0 steps, wrote a card
+        _run_main(script, _script_argv(corpus, script_config, out, *too_large))
+    with pytest.raises(ValueError, match="max_steps=0"):
+        _run_main(script, _script_argv(corpus, script_config, tmp_path / "out2", "--max_steps", "0"))
+    assert not (out / "README.md").exists() and not (tmp_path / "out2" / "README.md").exists()
+
+
+def test_script_pushes_the_final_card(script, corpus, script_config, tmp_path):
+    """--push_to_hub (Hub mocked as in test_hub.py): the last upload carries the card with the test metrics."""
+    from unittest import mock
+
+    from huggingface_hub import ModelCard
+
+    uploads: list[dict] = []
+
+    def upload_folder(*, folder_path: str, **kwargs) -> str:
+        uploads.append({"readme": (Path(folder_path) / "README.md").read_text(encoding="utf-8"), **kwargs})
+        return "commit-info"
+
+    api = mock.MagicMock()
+    api.create_repo.return_value.repo_id = "user/glccl-tiny"
+    api.upload_folder.side_effect = upload_folder
+    out = tmp_path / "out"
+    argv = _script_argv(
+        corpus, script_config, out, "--max_steps", "1", "--do_predict", "--push_to_hub",
+        "--hub_model_id", "user/glccl-tiny",
+    )  # fmt: skip
+    with mock.patch("transformers.trainer.hf_api", return_value=api):
+        metrics = _run_main(script, argv)
+    assert uploads, "nothing was pushed"
+    final = uploads[-1]
+    assert final["readme"] == (out / "README.md").read_text(encoding="utf-8")
+    results = {(r.dataset_split, r.metric_type): r.metric_value for r in ModelCard(final["readme"]).data.eval_results}
+    assert results[("test", "recall@1")] == pytest.approx(metrics["test_t2v_R@1"], abs=0.05)
