@@ -21,8 +21,11 @@ Evaluation: `--eval_split val --eval_strategy epoch` evaluates retrieval during 
 `--load_best_model_at_end` then selects by `t2v_R@1` unless `--metric_for_best_model` says otherwise. `--do_eval`
 evaluates the eval split after training, `--do_predict` reports the test split (`--test_split`, default "test"),
 which is never used for model selection unless you name it as `--eval_split`. `--resume_from_checkpoint PATH` (or
-`last`: the newest checkpoint in `--output_dir`) continues a run exactly. The final model, its code and the processor
-are saved in `--output_dir`, with a model card (README.md) listing the reported metrics.
+`last`: the newest complete checkpoint in `--output_dir`; one whose save was interrupted is skipped) continues a run
+exactly. A non-empty `--output_dir` is refused unless `--resume_from_checkpoint` continues the run there or
+`--overwrite_output_dir` deletes the earlier run's checkpoints and model first. The final model, its code and the
+processor are saved in `--output_dir`, with a model card (README.md) listing the reported metrics; with
+`--push_to_hub` that final card is the one uploaded.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ import transformers
 from transformers import AutoTokenizer, CLIPTextConfig, CLIPVisionConfig, HfArgumentParser, set_seed
 
 from glccl_hf import GLCCLConfig, GLCCLModel, GLCCLProcessor
+from glccl_hf.checkpoints import check_model_weights, check_output_dir, clear_previous_run
 from glccl_hf.data import GLCCLDataCollator, load_retrieval_dataset
 from glccl_hf.hub import RetrievalEvaluation
 from glccl_hf.training import GLCCLTrainer, GLCCLTrainingArguments
@@ -143,7 +147,18 @@ class DataArguments:
                 raise ValueError(f"--{name} must be >= 1, got {value}")
 
 
-ARGUMENT_CLASSES = (ModelArguments, DataArguments, GLCCLTrainingArguments)
+@dataclass
+class OutputArguments:
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={
+            "help": "Train into a non-empty --output_dir, deleting the earlier run's checkpoints and model first "
+            "(transformers 5 dropped this TrainingArguments field; transformers' own examples refused such a folder)."
+        },
+    )
+
+
+ARGUMENT_CLASSES = (ModelArguments, DataArguments, GLCCLTrainingArguments, OutputArguments)
 
 
 # ------------------------------------------------------------------------------------------------- arguments
@@ -160,23 +175,25 @@ def explicit_cli_arguments(argv: list[str]) -> set[str]:
     return set(vars(namespace))
 
 
-def parse_args(argv: list[str] | None = None) -> tuple[ModelArguments, DataArguments, GLCCLTrainingArguments, set]:
+def parse_args(
+    argv: list[str] | None = None,
+) -> tuple[ModelArguments, DataArguments, GLCCLTrainingArguments, OutputArguments, set]:
     """Parse the command line, or one JSON file of arguments, and apply the dataset preset.
 
-    Returns the three argument dataclasses and the names of the arguments given explicitly.
+    Returns the four argument dataclasses and the names of the arguments given explicitly.
     """
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = HfArgumentParser(ARGUMENT_CLASSES)
     if len(argv) == 1 and argv[0].endswith(".json"):
         path = Path(argv[0]).resolve()
-        model_args, data_args, training_args = parser.parse_json_file(path)
+        model_args, data_args, training_args, output_args = parser.parse_json_file(path)
         explicit = set(json.loads(path.read_text()))
     else:
-        model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
+        model_args, data_args, training_args, output_args = parser.parse_args_into_dataclasses(args=argv)
         explicit = explicit_cli_arguments(argv)
     apply_preset(model_args, data_args, training_args, explicit)
     set_per_device_batch_size(data_args, training_args, explicit)
-    return model_args, data_args, training_args, explicit
+    return model_args, data_args, training_args, output_args, explicit
 
 
 def apply_preset(
@@ -314,6 +331,7 @@ def load_model(model_args: ModelArguments, tokenizer: Any) -> GLCCLModel:
 
 
 def _load_checkpoint(path: str, overrides: dict[str, Any]) -> GLCCLModel:
+    check_model_weights(path, what="--model_name_or_path")  # a truncated weights file, named
     config = GLCCLConfig.from_pretrained(path)
     if "max_words" in overrides and overrides["max_words"] != config.max_words:
         raise ValueError(
@@ -467,20 +485,38 @@ def setup_logging(training_args: GLCCLTrainingArguments) -> None:
     transformers.utils.logging.set_verbosity(level)
 
 
+def prepare_output_dir(training_args: GLCCLTrainingArguments, output_args: OutputArguments) -> None:
+    """Refuse a non-empty --output_dir unless the run resumes there; --overwrite_output_dir deletes the earlier run."""
+    check_output_dir(
+        training_args.output_dir,
+        overwrite_output_dir=output_args.overwrite_output_dir,
+        resume_from_checkpoint=training_args.resume_from_checkpoint,
+    )
+    if output_args.overwrite_output_dir:
+        with training_args.main_process_first(desc="deleting the earlier run"):
+            if training_args.should_save:
+                clear_previous_run(training_args.output_dir)
+
+
 def write_model_card(
     trainer: GLCCLTrainer, model_args: ModelArguments, data_args: DataArguments, results: dict[str, dict[str, float]]
 ) -> None:
-    """The GLCCL model card (README.md, with a model-index of the reported splits) beside the final model."""
+    """The GLCCL model card (README.md, with a model-index of the reported splits) beside the final model; with
+    --push_to_hub the folder is pushed with it, so the Hub's card is this final one."""
     dataset = data_args.dataset_preset or _card_dataset_id(data_args.dataset)
     base_model = model_args.clip_model if model_args.clip_model and not Path(model_args.clip_model).exists() else None
-    trainer.create_model_card(
-        base_model=base_model,
-        train_dataset=dataset,
-        train_split=data_args.train_split,
-        metrics=[
+    card = {
+        "base_model": base_model,
+        "train_dataset": dataset,
+        "train_split": data_args.train_split,
+        "metrics": [
             RetrievalEvaluation(dataset=dataset, split=split, metrics=values) for split, values in results.items()
         ],
-    )
+    }
+    if trainer.args.push_to_hub:
+        trainer.push_to_hub(**card)  # writes this card (create_model_card), then uploads the folder
+    else:
+        trainer.create_model_card(**card)
 
 
 def _card_dataset_id(dataset: str) -> str:
@@ -489,12 +525,14 @@ def _card_dataset_id(dataset: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    model_args, data_args, training_args, _ = parse_args(argv)
+    model_args, data_args, training_args, output_args, _ = parse_args(argv)
     setup_logging(training_args)
     if not (training_args.do_train or training_args.do_eval or training_args.do_predict):
         raise ValueError("nothing to do: give --do_train, --do_eval and/or --do_predict")
     check_evaluation_setup(data_args, training_args)
     model_source(model_args)  # refuse contradictory model arguments before loading anything
+    if training_args.do_train:
+        prepare_output_dir(training_args, output_args)
     if data_args.on_error == "skip" and training_args.world_size > 1:
         logger.warning(
             "on_error='skip' with %d processes: a skipped video makes the per-process batches unequal and the "
@@ -547,7 +585,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         metrics.update(test_metrics)
         reported[data_args.test_split] = test_metrics
     if training_args.do_train:
-        write_model_card(trainer, model_args, data_args, reported)  # writes on the main process only
+        write_model_card(trainer, model_args, data_args, reported)  # writes (and pushes) on the main process only
     return metrics
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,8 +23,9 @@ from typing import Any
 import torch
 from torch import nn
 from transformers import Trainer, TrainingArguments
-from transformers.trainer_utils import speed_metrics
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, TrainOutput, has_length, speed_metrics
 
+from .checkpoints import check_checkpoint, newest_complete_checkpoint
 from .evaluation import encode_texts, encode_videos, retrieval_corpus, retrieval_metrics, score_features
 from .modeling.modeling_glccl import GLCCLVideoFeatures
 
@@ -157,6 +160,19 @@ def glccl_parameter_groups(
     return groups
 
 
+def optimizer_steps_per_epoch(
+    rows: int, per_device_batch: int, processes: int, accumulation_steps: int, drop_last: bool
+) -> int:
+    """Optimizer steps in one epoch over `rows` training rows.
+
+    Each process takes `per_device_batch` rows per micro-batch; with `drop_last` an incomplete global micro-batch
+    is dropped. Trainer steps the optimizer every `accumulation_steps` micro-batches and once more on a remainder.
+    """
+    rows_per_micro_batch = per_device_batch * processes
+    micro_batches = rows // rows_per_micro_batch if drop_last else -(-rows // rows_per_micro_batch)
+    return -(-micro_batches // accumulation_steps)
+
+
 class GLCCLTrainer(Trainer):
     """`Trainer` for GLCCL: the reference's parameter groups and logit-scale clamp, and retrieval evaluation.
 
@@ -193,6 +209,68 @@ class GLCCLTrainer(Trainer):
                 self.args.gradient_accumulation_steps,
                 self.args.per_device_train_batch_size * self.args.world_size,
             )
+
+    # ------------------------------------------------------------------------------------------------- training
+
+    def train(
+        self,
+        resume_from_checkpoint: str | bool | None = None,
+        trial: Any = None,
+        ignore_keys_for_eval: list[str] | None = None,
+    ) -> TrainOutput:
+        """`Trainer.train`, refusing a run that would take no step, and resuming from complete checkpoints only.
+
+        `resume_from_checkpoint=True` resumes from the newest complete checkpoint in `output_dir`: one whose save
+        was interrupted is skipped, with a warning saying why (`glccl_hf.checkpoints`). A checkpoint path that
+        cannot be resumed from is refused with the reason (a truncated weights file is named).
+        """
+        self.check_training_steps()
+        if resume_from_checkpoint is True:
+            resume_from_checkpoint = str(newest_complete_checkpoint(self.args.output_dir))
+        elif resume_from_checkpoint not in (None, False):
+            check_checkpoint(resume_from_checkpoint)
+        return super().train(
+            resume_from_checkpoint=resume_from_checkpoint, trial=trial, ignore_keys_for_eval=ignore_keys_for_eval
+        )
+
+    def check_training_steps(self) -> None:
+        """Refuse, before anything trains, a schedule or a training set that gives no optimizer step.
+
+        Trainer would otherwise return at once from a training set smaller than one batch (drop_last) as if it had
+        trained, and `max_steps=0` still takes a step.
+        """
+        args = self.args
+        if args.max_steps == 0:
+            raise ValueError("max_steps=0 trains nothing: give max_steps >= 1, or -1 to train num_train_epochs epochs")
+        if args.max_steps < 0 and args.num_train_epochs <= 0:
+            raise ValueError(
+                f"num_train_epochs={args.num_train_epochs} (and max_steps={args.max_steps}) trains nothing: give "
+                "num_train_epochs > 0 or max_steps >= 1"
+            )
+        if self.train_dataset is None or not has_length(self.train_dataset):
+            return  # Trainer refuses a missing set; an iterable one needs max_steps, which Trainer checks
+        rows, per_device = len(self.train_dataset), args.per_device_train_batch_size
+        processes, accumulation = args.world_size, args.gradient_accumulation_steps
+        steps = optimizer_steps_per_epoch(rows, per_device, processes, accumulation, args.dataloader_drop_last)
+        if steps == 0:
+            dropped = " (dataloader_drop_last drops an incomplete batch)" if args.dataloader_drop_last else ""
+            raise ValueError(
+                f"the training set has {rows} rows, fewer than one micro-batch of {per_device * processes}: global "
+                f"batch {per_device * processes * accumulation} = {per_device} per device x {processes} process(es) "
+                f"x {accumulation} gradient accumulation step(s), so an epoch has 0 steps{dropped}. Lower "
+                "per_device_train_batch_size (the script's --global_batch_size) or use more training rows"
+            )
+
+    def _save_checkpoint(self, model: nn.Module, trial: Any) -> None:
+        """Trainer's checkpoint save, into a fresh folder: a folder of the same step that an earlier save left (an
+        interrupted one, or the run this one resumed) is deleted first, so none of its files survive beside the
+        new ones and `trainer_state.json`, written last, marks a finished save."""
+        folder = os.path.join(self._get_output_dir(trial=trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}")
+        if self.args.should_save and os.path.isdir(folder):
+            logger.warning("replacing %s, left by an earlier save", folder)
+            shutil.rmtree(folder)
+        self.accelerator.wait_for_everyone()  # no process writes its RNG state into the folder before it is gone
+        super()._save_checkpoint(model, trial)
 
     # ------------------------------------------------------------------------------------------------ optimizer
 

@@ -400,7 +400,7 @@ def finished_run(tokenizer, tmp_path_factory) -> Path:
     return out
 
 
-def test_a_truncated_checkpoint_is_named(finished_run, tokenizer, tmp_path, caplog):
+def test_a_truncated_checkpoint_is_named(script, finished_run, tokenizer, tmp_path):
     out = tmp_path / "run"
     shutil.copytree(finished_run, out)
     weights = out / "checkpoint-2" / "model.safetensors"
@@ -411,6 +411,10 @@ def test_a_truncated_checkpoint_is_named(finished_run, tokenizer, tmp_path, capl
     # "last" finds no complete checkpoint and says why the one it saw was refused
     with pytest.raises(ValueError, match=r"no complete checkpoint.*checkpoint-2.*model.safetensors.*truncated"):
         trainer.train(resume_from_checkpoint=True)
+    # the script's --model_name_or_path names the file too
+    model_args = script.ModelArguments(model_name_or_path=str(out / "checkpoint-2"))
+    with pytest.raises(ValueError, match=r"--model_name_or_path .*checkpoint-2/model.safetensors.*truncated"):
+        script.load_model(model_args, tokenizer)
     weights.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all}")
     with pytest.raises(ValueError, match=r"model.safetensors.*(corrupt|truncated)"):
         trainer.train(resume_from_checkpoint=str(out / "checkpoint-2"))
@@ -452,7 +456,7 @@ def test_script_reads_a_json_file_and_explicit_values_beat_the_preset(script, tm
     }
     path = tmp_path / "args.json"
     path.write_text(json.dumps(arguments))
-    model_args, data_args, train_args, explicit = script.parse_args([str(path)])
+    model_args, data_args, train_args, _, explicit = script.parse_args([str(path)])
     assert explicit == set(arguments)
     assert (model_args.max_words, model_args.max_frames) == (64, 16)
     assert (train_args.num_train_epochs, train_args.per_device_train_batch_size) == (20, 64)
@@ -462,7 +466,7 @@ def test_script_reads_a_json_file_and_explicit_values_beat_the_preset(script, tm
 
 def test_script_command_line_preset_and_batch_split(script, tmp_path):
     base = ["--dataset", "d", "--output_dir", str(tmp_path), "--use_cpu", "--report_to", "none"]
-    model_args, data_args, args, explicit = script.parse_args(
+    model_args, data_args, args, _, explicit = script.parse_args(
         [*base, "--dataset_preset", "msrvtt", "--num_train_epochs", "2", "--gradient_accumulation_steps", "2"]
     )
     assert {"dataset_preset", "num_train_epochs", "gradient_accumulation_steps"} <= explicit
@@ -472,11 +476,11 @@ def test_script_command_line_preset_and_batch_split(script, tmp_path):
     assert args.per_device_train_batch_size == 64  # 128 / (1 process x 2 accumulation steps)
 
     # an explicit per-device batch wins over the preset's global batch
-    _, data_args, args, _ = script.parse_args(
+    _, data_args, args, _, _ = script.parse_args(
         [*base, "--dataset_preset", "vatex", "--per_device_train_batch_size", "8"]
     )
     assert args.per_device_train_batch_size == 8 and data_args.global_batch_size is None
-    _, _, args, _ = script.parse_args([*base, "--global_batch_size", "6"])
+    _, _, args, _, _ = script.parse_args([*base, "--global_batch_size", "6"])
     assert args.per_device_train_batch_size == 6
 
     with pytest.raises(ValueError, match="not divisible"):
