@@ -185,11 +185,9 @@ def previous_run_outputs(output_dir: str | os.PathLike) -> list[Path]:
     folder = Path(output_dir)
     if not folder.is_dir():
         return []
-    outputs = set(checkpoint_folders(folder))
-    for pattern in RUN_OUTPUT_PATTERNS:
-        outputs.update(folder.glob(pattern))
     checkpoints = checkpoint_folders(folder)
-    return checkpoints + sorted(outputs - set(checkpoints))
+    files = {path for pattern in RUN_OUTPUT_PATTERNS for path in folder.glob(pattern)}
+    return checkpoints + sorted(files - set(checkpoints))
 
 
 def describe_output_dir(output_dir: str | os.PathLike) -> str:

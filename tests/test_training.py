@@ -382,7 +382,7 @@ def test_resume_last_skips_a_checkpoint_whose_save_was_killed(corpus, tokenizer,
     (partial / "left_by_the_killed_save.txt").write_text("stale")
 
     trainer = kill_check_trainer(out, tokenizer, max_steps=6)
-    with caplog.at_level(logging.INFO, logger="glccl_hf.training"):
+    with caplog.at_level(logging.INFO, logger="glccl_hf"):
         trainer.train(resume_from_checkpoint=True)
     assert trainer.state.global_step == 6
     warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
