@@ -6,7 +6,9 @@ parameters (temporal module, score matrices) at `learning_rate`; 10% linear warm
 1.0; the logit scale clamped to `log(logit_scale_max)` after every optimizer step.
 
 `GLCCLTrainingArguments` carries these as defaults; `GLCCLTrainer` builds the parameter groups, clamps the logit
-scale and evaluates by retrieval (encode every text and video once, score all pairs, report R@K / MdR / MnR).
+scale and evaluates by retrieval (encode every text and video once, score all pairs, report R@K / MdR / MnR). Its
+`train` refuses a run that would take no optimizer step and resumes from complete checkpoints only
+(`glccl_hf.checkpoints`).
 """
 
 from __future__ import annotations
