@@ -1,7 +1,10 @@
 """GLCCLProcessor: CLIP tokenizer + video decoding/preprocessing with the GLCCL reference's layout.
 
+Part of the remote code a checkpoint carries (with video_glccl.py): ``AutoProcessor.from_pretrained(checkpoint,
+trust_remote_code=True)`` gives this class without glccl_hf installed.
+
 Text: ``[SOT] + BPE(caption)[:max_words - 2] + [EOT]``, padded with id 0 to ``max_words``; attention_mask is 1 on
-SOT..EOT. Video: frames sampled by :func:`glccl_hf.video.read_frames` (``sample_fps`` candidates, at most
+SOT..EOT. Video: frames sampled by :func:`~video_glccl.read_frames` (``sample_fps`` candidates, at most
 ``max_frames`` kept by linspace), CLIP-preprocessed to ``image_size``, then padded with all-zero frames (the
 reference's zero-filled array) up to ``max_frames``; video_mask is 1 on the real frames.
 """
@@ -18,7 +21,7 @@ import torch
 from transformers import BatchFeature
 from transformers.processing_utils import ProcessorMixin
 
-from .video import BACKENDS, VideoFrames, check_max_seconds, check_sampling_args, preprocess_frames, read_frames
+from .video_glccl import BACKENDS, VideoFrames, check_max_seconds, check_sampling_args, preprocess_frames, read_frames
 
 __all__ = ["GLCCLProcessor"]
 
@@ -130,7 +133,7 @@ class GLCCLProcessor(ProcessorMixin):
         """Decode (if needed), preprocess and pad one video.
 
         Args:
-            source: a path, the file's bytes, a :class:`~glccl_hf.video.VideoFrames`, or decoded uint8 frames
+            source: a path, the file's bytes, a :class:`~video_glccl.VideoFrames`, or decoded uint8 frames
                 [n, 3, H, W] (torch or numpy; more than max_frames are subsampled by linspace, as the reference).
             name: how error messages refer to an in-memory source.
 
@@ -235,3 +238,7 @@ class GLCCLProcessor(ProcessorMixin):
         elif return_tensors is None:
             data = {key: value.tolist() for key, value in data.items()}
         return BatchFeature(data=data)
+
+
+# save_pretrained then writes auto_map {"AutoProcessor": ...} and copies this file and video_glccl.py beside it.
+GLCCLProcessor.register_for_auto_class("AutoProcessor")

@@ -28,10 +28,16 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-import av
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+try:
+    import av
+except ImportError as exc:  # transformers checks only the processor file's imports for remote code: say it here
+    raise ImportError(
+        "GLCCLProcessor decodes videos with PyAV (the `av` package), which is not installed: run `pip install av`"
+    ) from exc
 
 __all__ = [
     "CLIP_MEAN",
