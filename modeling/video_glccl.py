@@ -518,12 +518,10 @@ class _PyAVReader:
         height, width = picked[0].height, picked[0].width
         out = np.empty((len(picked), 3, height, width), dtype=np.uint8)
         for i, frame in enumerate(picked):
-            # Planar RGB straight into [n, 3, H, W]: no HWC -> CHW copy; same values as rgb24 (same swscale path).
+            # Packed rgb24, not planar gbrp: FFmpeg 8's swscale leaves the right-most columns of a 4:2:0 -> gbrp
+            # conversion unwritten (stale memory) when the width is not a multiple of 16.
             # A resolution change mid-stream is scaled to the first picked frame's size.
-            planar = frame.reformat(width=width, height=height, format="gbrp")
-            for channel, plane in zip((1, 2, 0), planar.planes, strict=True):  # gbrp plane order is G, B, R
-                rows = np.frombuffer(plane, dtype=np.uint8, count=plane.line_size * plane.height)
-                out[i, channel] = rows.reshape(plane.height, plane.line_size)[:, :width]
+            out[i] = frame.to_ndarray(width=width, height=height, format="rgb24").transpose(2, 0, 1)
         return VideoFrames(
             frames=torch.from_numpy(out),
             timestamps=[float(t) for t in times],

@@ -70,7 +70,7 @@ def encode(
     width: int,
     height: int,
     n_frames: int,
-    rate: int = 10,
+    rate: int | Fraction = 10,
     pts_ms: list[int] | None = None,
     options: dict[str, str] | None = None,
     image=index_image,
@@ -310,6 +310,46 @@ def test_skipping_unused_b_frames_is_exact(tmp_path: Path) -> None:
         diff = np.abs(frame.permute(1, 2, 0).numpy().astype(int) - expected.astype(int)).max()
         assert diff <= 1, f"frame at t={t} differs from a full decode by {diff}"
     assert result.decoded < 120
+
+
+# -------------------------------------------------------------------------------- exact-second boundaries
+
+# Constant-frame-rate containers whose time bases differ (AVI: 1 / rate, MP4: a multiple of the rate, Matroska /
+# WebM: milliseconds), at 98 x 54: a width that is no multiple of 16, like much real footage.
+CFR_FORMATS = {
+    "avi_mjpeg": ("avi", "mjpeg", "yuvj420p", {}),
+    "mp4_h264": ("mp4", "libx264", "yuv420p", {"preset": "ultrafast"}),
+    "mkv_h264": ("matroska", "libx264", "yuv420p", {"preset": "ultrafast", "bf": "2"}),
+    "webm_vp9": ("webm", "libvpx-vp9", "yuv420p", {"deadline": "realtime", "cpu-used": "8"}),
+}
+CFR_RATES = {"10": Fraction(10), "25": Fraction(25), "29.97": Fraction(30000, 1001)}
+
+
+def full_decode(path: Path) -> list[tuple[float, np.ndarray]]:
+    """What a player shows: every frame, decoded in order, with its time from the stream start, as RGB [H, W, 3]."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        frames = [(frame.pts, frame.to_ndarray(format="rgb24")) for frame in container.decode(stream)]
+        start = stream.start_time or 0
+        return [(float((pts - start) * stream.time_base), image) for pts, image in frames]
+
+
+@pytest.mark.parametrize("rate", list(CFR_RATES))
+@pytest.mark.parametrize("name", list(CFR_FORMATS))
+def test_exact_seconds_give_the_frame_a_player_shows(tmp_path: Path, name: str, rate: str) -> None:
+    fmt, codec, pix, options = CFR_FORMATS[name]
+    fps = CFR_RATES[rate]
+    n_frames = math.ceil(3.2 * fps)
+    path = encode(tmp_path / f"{name}.{EXT[fmt]}", fmt, codec, pix, 98, 54, n_frames, rate=fps, options=options)
+    result = read_frames(path, max_frames=n_frames, sample_fps=1.0)
+    assert result.timestamps == [0.0, 1.0, 2.0, 3.0]
+    shown = full_decode(path)
+    for k, frame in enumerate(result.frames):
+        index = math.floor(k * fps + Fraction(1, 10**6))  # the frame on screen at k seconds
+        assert read_index(frame) == index, f"t = {k} s"
+        expected = shown[shown_at([t for t, _ in shown], float(k))][1]
+        # Every pixel, the right edge included, is the player's.
+        assert np.array_equal(frame.permute(1, 2, 0).numpy(), expected), f"t = {k} s: pixels differ from a full decode"
 
 
 # ------------------------------------------------------------------------------------------------ errors
