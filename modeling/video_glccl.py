@@ -11,6 +11,9 @@ The decoding cost therefore grows with ``max_frames`` and the keyframe interval,
 For H.264/HEVC, non-reference frames that cannot be shown at any target are not decoded at all (packet
 timestamps are read ahead to decide), which leaves the picked frames bit-identical to a full decode.
 
+Frames come out as a player shows them: the stream's display matrix (phone footage: quarter turns and mirroring)
+is applied, so a portrait clip stored sideways is returned upright.
+
 Preprocessing (:func:`preprocess_frames`) is done in torch (no torchvision): bicubic antialiased resize of the
 short side, centre crop, scaling to [0, 1] and CLIP mean/std normalisation.
 """
@@ -66,6 +69,18 @@ _SKIP_NONREF_CODECS = frozenset({"h264", "hevc"})
 _MAX_REORDER = 32
 # Chunk size for preprocessing: bounds the float32 working memory for large frames.
 _PREPROCESS_CHUNK = 4
+# Signs of FFmpeg's display matrix entries (a, b, c, d) -> (counter-clockwise quarter turns, then mirror left-right):
+# the eight matrices av_display_rotation_set(90 * k) and av_display_matrix_flip(hflip) write, as players apply them.
+_DISPLAY_ORIENTATIONS = {
+    (1, 0, 0, 1): (0, False),
+    (0, -1, 1, 0): (1, False),
+    (-1, 0, 0, -1): (2, False),
+    (0, 1, -1, 0): (3, False),
+    (-1, 0, 0, 1): (0, True),
+    (0, -1, -1, 0): (1, True),
+    (1, 0, 0, -1): (2, True),
+    (0, 1, 1, 0): (3, True),
+}
 
 
 class VideoDecodeError(ValueError):
@@ -80,7 +95,7 @@ class VideoFrames:
     """Frames sampled from one video.
 
     Attributes:
-        frames: uint8 tensor [n, 3, H, W], RGB.
+        frames: uint8 tensor [n, 3, H, W], RGB, oriented as displayed (display matrix applied).
         timestamps: the n sampling times in seconds from the stream start (``k / sample_fps``).
         frame_times: presentation time in seconds (from the stream start) of each returned frame; each is
             ``<= `` its sampling time, except at the very start of a stream whose first frame comes late.
@@ -516,12 +531,16 @@ class _PyAVReader:
                 )
 
         height, width = picked[0].height, picked[0].width
-        out = np.empty((len(picked), 3, height, width), dtype=np.uint8)
-        for i, frame in enumerate(picked):
+        # The stream's display matrix (phone footage), as the decoder attaches it to every frame.
+        turns, mirror = _display_orientation(picked[0], self.name)
+        images = []
+        for frame in picked:
             # Packed rgb24, not planar gbrp: FFmpeg 8's swscale leaves the right-most columns of a 4:2:0 -> gbrp
             # conversion unwritten (stale memory) when the width is not a multiple of 16.
             # A resolution change mid-stream is scaled to the first picked frame's size.
-            out[i] = frame.to_ndarray(width=width, height=height, format="rgb24").transpose(2, 0, 1)
+            image = np.rot90(frame.to_ndarray(width=width, height=height, format="rgb24"), k=turns)
+            images.append(image[:, ::-1] if mirror else image)
+        out = np.ascontiguousarray(np.stack(images).transpose(0, 3, 1, 2))
         return VideoFrames(
             frames=torch.from_numpy(out),
             timestamps=[float(t) for t in times],
@@ -529,6 +548,26 @@ class _PyAVReader:
             duration=float(duration),
             decoded=self.decoded,
         )
+
+
+def _display_orientation(frame: Any, name: str) -> tuple[int, bool]:
+    """How to turn a decoded frame into the picture a player shows, from its display matrix side data.
+
+    Returns:
+        (k, mirror): rotate the [H, W] image k quarter turns counter-clockwise, then mirror it left-right if
+        ``mirror``. ``(0, False)`` without a display matrix.
+    """
+    side_data = frame.side_data.get(av.sidedata.sidedata.Type.DISPLAYMATRIX)
+    if side_data is None:
+        return 0, False
+    matrix = np.frombuffer(bytes(side_data), dtype=np.int32)  # 3 x 3, row-major, 16.16 fixed point
+    signs = tuple(int(np.sign(matrix[i])) for i in (0, 1, 3, 4))
+    if signs not in _DISPLAY_ORIENTATIONS:
+        raise VideoDecodeError(
+            f"{name}: the display matrix turns the picture by {frame.rotation} degrees; only multiples of 90 degrees "
+            "(and mirroring) are supported"
+        )
+    return _DISPLAY_ORIENTATIONS[signs]
 
 
 # --------------------------------------------------------------------------------------------- torchcodec

@@ -352,6 +352,72 @@ def test_exact_seconds_give_the_frame_a_player_shows(tmp_path: Path, name: str, 
         assert np.array_equal(frame.permute(1, 2, 0).numpy(), expected), f"t = {k} s: pixels differ from a full decode"
 
 
+# ------------------------------------------------------------------------------------------------ rotation
+
+
+def corner_image(width: int, height: int) -> np.ndarray:
+    """RGB [H, W, 3] with four differently coloured quadrants: any rotation or mirroring of it looks different."""
+    img = np.empty((height, width, 3), np.uint8)
+    hs, ws = height // 2, width // 2
+    img[:hs, :ws], img[:hs, ws:] = (220, 30, 30), (30, 220, 30)
+    img[hs:, :ws], img[hs:, ws:] = (30, 30, 220), (230, 230, 40)
+    return img
+
+
+def as_displayed(image: np.ndarray, degrees: int, hflip: bool, vflip: bool) -> np.ndarray:
+    """The picture a player shows for `image` stored with set_display_rotation(degrees, hflip, vflip): turned
+    `degrees` counter-clockwise, then mirrored (PyAV's and FFmpeg's convention)."""
+    shown = np.rot90(image, k=(degrees // 90) % 4)
+    if hflip:
+        shown = shown[:, ::-1]
+    if vflip:
+        shown = shown[::-1]
+    return shown
+
+
+ORIENTATIONS = [(90, False, False), (180, False, False), (270, False, False), (-90, False, False),
+                (0, True, False), (0, False, True), (90, True, False), (-90, True, False)]  # fmt: skip
+
+
+@pytest.mark.parametrize(("degrees", "hflip", "vflip"), ORIENTATIONS)
+@pytest.mark.parametrize(("fmt", "codec"), [("mp4", "libx264"), ("matroska", "libx264")])
+def test_display_matrix_is_applied(
+    tmp_path: Path, fmt: str, codec: str, degrees: int, hflip: bool, vflip: bool
+) -> None:
+    width, height = 48, 32  # not square: a quarter turn swaps the sides
+    path = tmp_path / f"phone.{EXT[fmt]}"
+    container = av.open(str(path), "w", format=fmt)
+    stream = container.add_stream(codec, rate=10)
+    stream.width, stream.height, stream.pix_fmt = width, height, "yuv444p"
+    stream.options = {"crf": "0", "preset": "ultrafast"}  # lossless: the comparison below is exact up to RGB rounding
+    stream.set_display_rotation(degrees, hflip=hflip, vflip=vflip)
+    for _ in range(5):
+        for packet in stream.encode(av.VideoFrame.from_ndarray(corner_image(width, height), format="rgb24")):
+            container.mux(packet)
+    for packet in stream.encode():
+        container.mux(packet)
+    container.close()
+    frames = read_frames(path, max_frames=2, sample_fps=2.0).frames
+    expected = as_displayed(corner_image(width, height), degrees, hflip, vflip)
+    assert frames.shape[2:] == expected.shape[:2]
+    for frame in frames:
+        assert np.abs(frame.permute(1, 2, 0).numpy().astype(int) - expected).max() <= 2
+
+
+def test_display_matrix_at_an_odd_angle_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "tilted.mp4"
+    container = av.open(str(path), "w", format="mp4")
+    stream = container.add_stream("libx264", rate=10)
+    stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
+    half = round(65536 * math.sqrt(0.5))
+    stream.set_display_matrix([half, -half, 0, half, half, 0, 0, 0, 1 << 30])  # 45 degrees
+    for packet in [*stream.encode(av.VideoFrame.from_ndarray(corner_image(32, 32), format="rgb24")), *stream.encode()]:
+        container.mux(packet)
+    container.close()
+    with pytest.raises(VideoDecodeError, match=r"tilted.mp4: the display matrix turns the picture by 45 degrees"):
+        read_frames(path)
+
+
 # ------------------------------------------------------------------------------------------------ errors
 
 
