@@ -24,6 +24,7 @@ import errno
 import io
 import math
 import os
+import stat
 from bisect import bisect_left, bisect_right, insort
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -69,6 +70,11 @@ _SKIP_NONREF_CODECS = frozenset({"h264", "hevc"})
 _MAX_REORDER = 32
 # Chunk size for preprocessing: bounds the float32 working memory for large frames.
 _PREPROCESS_CHUNK = 4
+# FFmpeg's demuxers of animated pictures: a video only when the file holds more than one frame. The other picture
+# demuxers (image2, image2pipe, png_pipe, jpeg_pipe, ...) always give one still image per file.
+_ANIMATED_IMAGE_DEMUXERS = frozenset({"gif", "apng", "webp"})
+# Top-level box types an MP4 / QuickTime file may start with: where they do, its box structure can be checked.
+_ISO_BMFF_FIRST_BOXES = frozenset({b"ftyp", b"styp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot"})
 # Signs of FFmpeg's display matrix entries (a, b, c, d) -> (counter-clockwise quarter turns, then mirror left-right):
 # the eight matrices av_display_rotation_set(90 * k) and av_display_matrix_flip(hflip) write, as players apply them.
 _DISPLAY_ORIENTATIONS = {
@@ -176,14 +182,94 @@ def _resolve_source(source: VideoSource) -> tuple[str, Callable[[], Any], Any]:
         return BYTES_NAME, lambda: io.BytesIO(data), data
     if isinstance(source, (str, os.PathLike)):
         path = os.fsdecode(os.fspath(source))
-        if not os.path.exists(path):
-            raise FileNotFoundError(errno.ENOENT, "video file not found", path)
-        if os.path.isdir(path):
+        try:
+            info = os.stat(path)
+        except OSError as exc:
+            raise _path_error(path, exc) from exc
+        if stat.S_ISDIR(info.st_mode):
             raise VideoDecodeError(f"{path}: is a directory, not a video file")
-        if os.path.getsize(path) == 0:
+        if info.st_size == 0:
             raise VideoDecodeError(f"{path}: empty file (0 bytes), not a video")
         return path, lambda: path, path
     raise TypeError(f"source must be a file path (str or os.PathLike) or bytes, got {type(source).__name__}")
+
+
+def _path_error(path: str, exc: OSError) -> Exception:
+    """The error for a path the operating system cannot resolve to a file, chosen by its errno."""
+    if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+        reason = "video file not found"
+        if os.path.islink(path):  # the link itself exists: what it points to does not
+            reason += f" (dangling symlink to {os.readlink(path)})"
+        return FileNotFoundError(errno.ENOENT, reason, path)
+    if exc.errno == errno.ELOOP:
+        return VideoDecodeError(f"{path}: symlink loop (ELOOP): its symbolic links lead back to each other, no file")
+    if isinstance(exc, PermissionError):
+        return exc
+    return VideoDecodeError(f"{path}: cannot be opened ({os.strerror(exc.errno)})" if exc.errno else f"{path}: {exc}")
+
+
+def _read_at(raw: Any) -> tuple[Callable[[int, int], bytes], int]:
+    """(read(offset, count) -> bytes, size) over a path or the bytes of a file."""
+    if isinstance(raw, bytes):
+        return (lambda offset, count: raw[offset : offset + count]), len(raw)
+
+    def read(offset: int, count: int) -> bytes:
+        with open(raw, "rb") as file:
+            file.seek(offset)
+            return file.read(count)
+
+    return read, os.path.getsize(raw)
+
+
+def _iso_bmff_problem(raw: Any) -> str | None:
+    """What is wrong with the top-level boxes of an MP4 / QuickTime file (a cut file, a missing index), or None.
+
+    The ``moov`` box is the index that locates every frame; recorders write it last, so a cut file loses it.
+    """
+    read, size = _read_at(raw)
+    if read(4, 4) not in _ISO_BMFF_FIRST_BOXES:
+        return None  # another container: nothing to say beyond the decoder's own message
+    offset, complete = 0, set()
+    while offset < size:
+        header = read(offset, 16)
+        box_size, box_type = int.from_bytes(header[:4], "big"), header[4:8]
+        if box_size == 1 and len(header) == 16:
+            box_size = int.from_bytes(header[8:16], "big")  # 64-bit size
+        elif box_size == 0:
+            box_size = size - offset  # the last box runs to the end of the file
+        name = box_type.decode("latin-1")
+        if len(header) < 8 or box_size < 8:
+            return None if len(header) >= 8 else f"truncated: the file ends inside a box header at byte {offset}"
+        if offset + box_size > size:
+            index = (
+                "its index (the 'moov' box, which locates every frame) is cut off"
+                if box_type == b"moov"
+                else "its index (the 'moov' box, which locates every frame) is missing"
+            )
+            if b"moov" in complete:
+                index = "its index ('moov') is complete, but frames are missing"
+            return (
+                f"truncated: the file ends at byte {size} inside its '{name}' box, which runs to byte "
+                f"{offset + box_size}; {index}"
+            )
+        complete.add(box_type)
+        offset += box_size
+    if b"moov" not in complete:
+        return (
+            "truncated or unfinished MP4: it has no 'moov' box, the index that locates every frame (the file was cut "
+            "before it, or the recording was never finalised)"
+        )
+    return None
+
+
+def _undecodable(name: str, raw: Any, reason: str) -> VideoDecodeError:
+    """The error for input the decoder cannot use: what the file's structure shows when it tells more (a cut MP4
+    without its index), else the decoder's reason."""
+    try:
+        problem = _iso_bmff_problem(raw)
+    except OSError:
+        problem = None
+    return VideoDecodeError(f"{name}: {problem or reason}")
 
 
 def read_frames(
@@ -218,9 +304,11 @@ def read_frames(
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     name, opener, raw = _resolve_source(source)
+    reader = _PyAVReader(name, opener, raw)
     if backend == "torchcodec":
+        reader.inspect()  # the same checks and messages for what is not a video, whichever backend decodes
         return _read_torchcodec(raw, name, int(max_frames), fps, window)
-    return _PyAVReader(name, opener).read(int(max_frames), fps, window)
+    return reader.read(int(max_frames), fps, window)
 
 
 # --------------------------------------------------------------------------------------------------- PyAV
@@ -229,9 +317,10 @@ def read_frames(
 class _PyAVReader:
     """Seek-based frame picker over one PyAV container, with a second one (the probe) for demux-only look-ups."""
 
-    def __init__(self, name: str, opener: Callable[[], Any]):
+    def __init__(self, name: str, opener: Callable[[], Any], raw: Any):
         self.name = name
         self.opener = opener
+        self.raw = raw
         self.decoded = 0
         self.main: Any = None
         self.probe: Any = None
@@ -245,14 +334,49 @@ class _PyAVReader:
         except PermissionError:
             raise
         except av.FFmpegError as exc:
-            raise VideoDecodeError(f"{self.name}: not a readable video file ({exc})") from exc
+            raise _undecodable(self.name, self.raw, f"not a readable video file ({exc})") from exc
 
     def _video_stream(self, container: Any) -> Any:
         streams = [s for s in container.streams.video if not (s.disposition & av.stream.Disposition.attached_pic)]
         if not streams:
             kinds = sorted({s.type for s in container.streams}) or ["none"]
-            raise VideoDecodeError(f"{self.name}: no video stream (streams found: {', '.join(kinds)})")
+            raise _undecodable(self.name, self.raw, f"no video stream (streams found: {', '.join(kinds)})")
         return streams[0]
+
+    def _refuse_still_image(self, container: Any, stream: Any) -> None:
+        """A picture file (PNG, JPEG, a one-frame GIF ...) is not a video, whatever its name says."""
+        demuxer = container.format.name
+        if demuxer in _ANIMATED_IMAGE_DEMUXERS:
+            if self._count_frames(stream.index, limit=2) > 1:
+                return  # an animation: a video
+        elif demuxer not in ("image2", "image2pipe") and not demuxer.endswith("_pipe"):
+            return
+        raise VideoDecodeError(
+            f"{self.name}: the {demuxer} container holds a still image ({stream.codec_context.name}), not a video"
+        )
+
+    def _count_frames(self, index: int, limit: int) -> int:
+        """Frames (non-empty packets) of stream ``index``, counted up to ``limit`` on a container of its own."""
+        counter = self._open()
+        try:
+            frames = 0
+            for packet in counter.demux(counter.streams[index]):
+                frames += packet.size > 0
+                if frames >= limit:
+                    break
+            return frames
+        finally:
+            counter.close()
+
+    def inspect(self) -> None:
+        """Raise the errors :meth:`read` gives for input that is not a video (decoding nothing)."""
+        container = self._open()
+        try:
+            self._refuse_still_image(container, self._video_stream(container))
+        except av.FFmpegError as exc:
+            raise _undecodable(self.name, self.raw, f"not a readable video file ({exc})") from exc
+        finally:
+            container.close()
 
     @property
     def stream(self) -> Any:
@@ -277,6 +401,7 @@ class _PyAVReader:
         try:
             self.main = self._open()
             self.index = self._video_stream(self.main).index
+            self._refuse_still_image(self.main, self.stream)
             if self.stream.time_base is None:
                 raise VideoDecodeError(f"{self.name}: video stream has no time base")
             self.main_fresh = True
@@ -605,7 +730,7 @@ def _read_torchcodec(raw: Any, name: str, max_frames: int, fps: Fraction, window
     except VideoDecodeError:
         raise
     except (RuntimeError, ValueError, IndexError) as exc:
-        raise VideoDecodeError(f"{name}: torchcodec could not decode the video ({exc})") from exc
+        raise _undecodable(name, raw, f"torchcodec could not decode the video ({exc})") from exc
     frames = batch.data
     if frames.shape[1] != 3:
         raise VideoDecodeError(f"{name}: torchcodec returned {frames.shape[1]} channels, expected 3 (RGB)")
