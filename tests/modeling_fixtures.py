@@ -74,12 +74,14 @@ def naive_matrices(model: GLCCLModel) -> dict[str, torch.Tensor]:
     return {symbol: getattr(heads, name) for name, symbol in heads.paper_symbols.items()}
 
 
-# A meta-path finder that reports the named top-level packages as not installed (as pip uninstall would leave it).
+# A meta-path finder that reports the top-level packages in HIDDEN as not installed (as pip uninstall would leave
+# it); a script may change HIDDEN as it goes.
 _HIDE_PACKAGES = """
 import importlib.abc, sys
+HIDDEN = {hidden!r}
 class _NotInstalled(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in {hidden!r}:
+        if name.split(".")[0] in HIDDEN:
             raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
         return None
 sys.meta_path.insert(0, _NotInstalled())
@@ -89,8 +91,9 @@ sys.meta_path.insert(0, _NotInstalled())
 def run_without_packages(
     script: str, tmp_path: Path, hidden: tuple[str, ...] = ("glccl_hf",)
 ) -> subprocess.CompletedProcess:
-    """Run `script` in a fresh Python where the `hidden` packages cannot be imported, with a private remote-code
-    cache: what a user of a checkpoint's remote code (trust_remote_code=True) without glccl_hf sees."""
+    """Run `script` in a fresh Python where the `hidden` packages cannot be imported (the set ``HIDDEN`` there), with
+    a private remote-code cache: what a user of a checkpoint's remote code (trust_remote_code=True) without glccl_hf
+    sees."""
     prelude = _HIDE_PACKAGES.format(hidden=set(hidden))
     env = dict(os.environ, HF_MODULES_CACHE=str(tmp_path / "modules"), HF_HUB_OFFLINE="1")
     return subprocess.run(
