@@ -8,7 +8,7 @@ from transformers import AutoConfig, AutoModel, AutoProcessor
 from .convert import convert_official_checkpoint
 from .modeling.configuration_glccl import GLCCLConfig
 from .modeling.modeling_glccl import GLCCLModel, GLCCLOutput, GLCCLTextFeatures, GLCCLVideoFeatures
-from .processing import GLCCLProcessor
+from .modeling.processing_glccl import GLCCLProcessor
 
 AutoConfig.register("glccl", GLCCLConfig, exist_ok=True)
 AutoModel.register(GLCCLConfig, GLCCLModel, exist_ok=True)

@@ -28,7 +28,7 @@ from .evaluation import RECALL_AT, evaluate_retrieval
 from .hub import build_model_card, save_model_card
 from .modeling.configuration_glccl import GLCCLConfig
 from .modeling.modeling_glccl import GLCCLModel
-from .processing import GLCCLProcessor
+from .modeling.processing_glccl import GLCCLProcessor
 from .training import GLCCLTrainer, GLCCLTrainingArguments
 
 logger = logging.getLogger(__name__)

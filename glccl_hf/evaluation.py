@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 from .data.collator import _with_name
 from .data.loaders import _preview
 from .modeling.modeling_glccl import GLCCLTextFeatures, GLCCLVideoFeatures
-from .video import VideoDecodeError
+from .modeling.video_glccl import VideoDecodeError
 
 __all__ = [
     "RECALL_AT",

@@ -84,7 +84,8 @@ METRIC_PREFIXES = ("eval_", "test_")
 DSL_PREFIX = "dsl_"  # glccl_hf.evaluation.retrieval_metrics(dsl=True) reports DSL-rescored metrics under it
 _METRIC_KEY = re.compile(r"^(dsl_)?(t2v|v2t)_(?:R@([1-9][0-9]*)|(MdR|MnR))$")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
-_REMOTE_CODE_CLASSES = ("AutoConfig", "AutoModel")
+_MODEL_REMOTE_CODE = ("config.json", ("AutoConfig", "AutoModel"))
+_PROCESSOR_REMOTE_CODE = ("processor_config.json", ("AutoProcessor",))
 
 
 # ---------------------------------------------------------------------------------------------------- metrics
@@ -637,25 +638,26 @@ def save_for_hub(directory: str | os.PathLike, model: Any, processor: Any = None
     (tokenizer files and ``processor_config.json``) and ``README.md`` (`card`, or a default one when None).
 
     Raises:
-        ValueError: the saved config has no ``auto_map`` or a file it names is missing, so ``trust_remote_code``
-            loading would fail.
+        ValueError: the saved config (or processor config) has no ``auto_map`` or a file it names is missing, so
+            ``trust_remote_code`` loading would fail.
     """
     _glccl_config(model)
     if processor is not None and not callable(getattr(processor, "save_pretrained", None)):
         raise TypeError(f"processor must have save_pretrained (a GLCCLProcessor), got {type(processor).__name__}")
     directory = Path(directory)
     model.save_pretrained(directory)
-    _check_remote_code(directory)
+    _check_remote_code(directory, *_MODEL_REMOTE_CODE)
     if processor is not None:
         processor.save_pretrained(directory)
+        _check_remote_code(directory, *_PROCESSOR_REMOTE_CODE)
     save_model_card(card if card is not None else build_model_card(model), directory)
     return directory
 
 
-def _check_remote_code(directory: Path) -> None:
-    config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+def _check_remote_code(directory: Path, config_name: str, auto_classes: tuple[str, ...]) -> None:
+    config = json.loads((directory / config_name).read_text(encoding="utf-8"))
     auto_map = config.get("auto_map") or {}
-    missing_classes = [name for name in _REMOTE_CODE_CLASSES if name not in auto_map]
+    missing_classes = [name for name in auto_classes if name not in auto_map]
     missing_files = sorted(
         {
             reference.split(".")[0] + ".py"
@@ -666,9 +668,10 @@ def _check_remote_code(directory: Path) -> None:
     )
     if missing_classes or missing_files:
         raise ValueError(
-            f"the saved checkpoint cannot load with trust_remote_code: auto_map lacks {missing_classes}, missing "
-            f"files {missing_files}; register the classes first (GLCCLConfig.register_for_auto_class(), "
-            "GLCCLModel.register_for_auto_class('AutoModel'))"
+            f"the saved checkpoint cannot load with trust_remote_code: {config_name}'s auto_map lacks "
+            f"{missing_classes}, missing files {missing_files}; register the classes first "
+            "(GLCCLConfig.register_for_auto_class(), GLCCLModel.register_for_auto_class('AutoModel'), "
+            "GLCCLProcessor.register_for_auto_class('AutoProcessor'))"
         )
 
 

@@ -1,14 +1,16 @@
-"""The GLCCL model: exactly the files a checkpoint carries as remote code (flat, importing only torch, transformers
-and each other). Installed as `glccl_hf.modeling`."""
+"""The GLCCL model and processor: exactly the files a checkpoint carries as remote code (flat, importing only
+third-party packages and each other). Installed as `glccl_hf.modeling`."""
 
 from .configuration_glccl import GLCCLConfig
 from .modeling_glccl import GLCCLModel, GLCCLOutput, GLCCLPreTrainedModel, GLCCLTextFeatures, GLCCLVideoFeatures
+from .processing_glccl import GLCCLProcessor
 
 __all__ = [
     "GLCCLConfig",
     "GLCCLModel",
     "GLCCLOutput",
     "GLCCLPreTrainedModel",
+    "GLCCLProcessor",
     "GLCCLTextFeatures",
     "GLCCLVideoFeatures",
 ]

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
 import torch
 
 from glccl_hf import GLCCLConfig, GLCCLModel
@@ -66,3 +72,30 @@ def naive_matrices(model: GLCCLModel) -> dict[str, torch.Tensor]:
     """The head matrices keyed by their paper symbols, as the naive formulation takes them."""
     heads = model.score_heads
     return {symbol: getattr(heads, name) for name, symbol in heads.paper_symbols.items()}
+
+
+# A meta-path finder that reports the top-level packages in HIDDEN as not installed (as pip uninstall would leave
+# it); a script may change HIDDEN as it goes.
+_HIDE_PACKAGES = """
+import importlib.abc, sys
+HIDDEN = {hidden!r}
+class _NotInstalled(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in HIDDEN:
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+        return None
+sys.meta_path.insert(0, _NotInstalled())
+"""
+
+
+def run_without_packages(
+    script: str, tmp_path: Path, hidden: tuple[str, ...] = ("glccl_hf",)
+) -> subprocess.CompletedProcess:
+    """Run `script` in a fresh Python where the `hidden` packages cannot be imported (the set ``HIDDEN`` there), with
+    a private remote-code cache: what a user of a checkpoint's remote code (trust_remote_code=True) without glccl_hf
+    sees."""
+    prelude = _HIDE_PACKAGES.format(hidden=set(hidden))
+    env = dict(os.environ, HF_MODULES_CACHE=str(tmp_path / "modules"), HF_HUB_OFFLINE="1")
+    return subprocess.run(
+        [sys.executable, "-c", prelude + textwrap.dedent(script)], env=env, capture_output=True, text=True, timeout=120
+    )

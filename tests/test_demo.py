@@ -49,6 +49,7 @@ def test_reduced_demo_writes_metrics_curves_and_checkpoints(tmp_path, capsys):
         card = (checkpoint / "README.md").read_text()
         assert "model-index" in card and "synthetic" in card.lower()
         assert (checkpoint / "processor_config.json").is_file()
+        assert (checkpoint / "processing_glccl.py").is_file() and (checkpoint / "video_glccl.py").is_file()
 
     # The reported metrics are those of the saved model.
     checkpoint = tmp_path / "glccl"

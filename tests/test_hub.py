@@ -44,7 +44,13 @@ MODEL_FILES = {
     "losses.py",
     "distributed.py",
 }
-PROCESSOR_FILES = {"processor_config.json", "tokenizer.json", "tokenizer_config.json"}
+PROCESSOR_FILES = {
+    "processor_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "processing_glccl.py",
+    "video_glccl.py",
+}
 # What Trainer.evaluate returns: prefixed metrics plus bookkeeping.
 EVAL_OUTPUT = {
     "eval_loss": 1.25,
@@ -594,6 +600,11 @@ def test_push_to_hub_refuses_a_checkpoint_without_its_code(model, processor, hf_
     with (
         mock.patch.object(type(model), "_auto_class", None),
         pytest.raises(ValueError, match="cannot load with trust_remote_code"),
+    ):
+        push_to_hub(REPO_ID, model, processor)
+    with (
+        mock.patch.object(type(processor), "_auto_class", None),
+        pytest.raises(ValueError, match="cannot load with trust_remote_code: processor_config.json"),
     ):
         push_to_hub(REPO_ID, model, processor)
     assert not uploads

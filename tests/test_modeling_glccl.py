@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 import textwrap
 
 import pytest
@@ -17,6 +14,7 @@ from modeling_fixtures import (
     MAX_FRAMES,
     MAX_WORDS,
     naive_matrices,
+    run_without_packages,
     text_batch,
     tiny_config,
     tiny_model,
@@ -299,8 +297,6 @@ def test_remote_code_loads_without_glccl_hf(tmp_path):
         expected = model(*inputs).logits_per_text
     script = textwrap.dedent(
         f"""
-        import sys
-        sys.modules["glccl_hf"] = None  # the package is not importable: only the checkpoint's code is
         import torch
         from transformers import AutoModel
         model = AutoModel.from_pretrained({str(tmp_path / "ckpt")!r}, trust_remote_code=True).eval()
@@ -311,8 +307,7 @@ def test_remote_code_loads_without_glccl_hf(tmp_path):
         model.save_pretrained({str(tmp_path / "resaved")!r})
         """
     )
-    env = dict(os.environ, HF_MODULES_CACHE=str(tmp_path / "modules"))
-    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    result = run_without_packages(script, tmp_path)  # only the checkpoint's code is importable
     assert result.returncode == 0, result.stderr[-3000:]
     torch.testing.assert_close(torch.load(tmp_path / "logits.pt"), expected)
     # Re-saving a remote-code model keeps the code (transformers #22698).

@@ -10,12 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from modeling_fixtures import run_without_packages, tiny_model
 from transformers import AutoProcessor, BatchFeature, CLIPTokenizer
 from video_fixtures import write_flat_video, write_garbage
 
 import glccl_hf
 from glccl_hf import GLCCLConfig, GLCCLProcessor
 from glccl_hf.data import write_clip_tokenizer
+from glccl_hf.hub import save_for_hub
 from glccl_hf.video import CLIP_MEAN, CLIP_STD, VideoDecodeError, read_frames
 
 SOT, EOT = "<|startoftext|>", "<|endoftext|>"
@@ -300,3 +302,56 @@ def test_fraction_fps_setting_round_trips(tiny_tokenizer: CLIPTokenizer, tmp_pat
     processor = GLCCLProcessor(tiny_tokenizer, sample_fps=float(Fraction(1, 3)))
     processor.save_pretrained(tmp_path)
     assert GLCCLProcessor.from_pretrained(tmp_path).sample_fps == processor.sample_fps
+
+
+# ------------------------------------------------------------------------------------------------ remote code
+
+PROCESSOR_CODE = ("processing_glccl.py", "video_glccl.py")
+
+
+@pytest.fixture()
+def checkpoint_with_processor(tiny_tokenizer: CLIPTokenizer, tmp_path: Path) -> tuple[Path, GLCCLProcessor]:
+    """A model + processor folder as save_pretrained of both writes it (the Trainer's checkpoints, the demo's)."""
+    processor = GLCCLProcessor(tiny_tokenizer, max_words=8, max_frames=4, image_size=16)
+    return save_for_hub(tmp_path / "checkpoint", tiny_model(), processor), processor
+
+
+def test_checkpoint_carries_the_processor_code(checkpoint_with_processor: tuple[Path, GLCCLProcessor]) -> None:
+    checkpoint, _ = checkpoint_with_processor
+    for name in PROCESSOR_CODE:
+        assert (checkpoint / name).is_file(), name
+    saved = json.loads((checkpoint / "processor_config.json").read_text())
+    assert saved["auto_map"] == {"AutoProcessor": "processing_glccl.GLCCLProcessor"}
+
+
+def test_auto_processor_remote_code_without_glccl_hf(
+    checkpoint_with_processor: tuple[Path, GLCCLProcessor], tmp_path: Path
+) -> None:
+    checkpoint, processor = checkpoint_with_processor
+    video = write_flat_video(tmp_path / "clip.mkv", [COLOUR] * 30, size=(24, 20))
+    text = ["the cat", "the dog the cat the dog the cat the dog"]  # the second is cut to max_words
+    expected = processor(text=text, videos=[video, video])
+    script = f"""
+        import torch
+        from transformers import AutoProcessor
+        # Without av (PyAV): a clear ImportError saying what to install.
+        try:
+            AutoProcessor.from_pretrained({str(checkpoint)!r}, trust_remote_code=True)
+            print("no ImportError without av")
+        except ImportError as exc:
+            print("ImportError:", exc)
+        HIDDEN.discard("av")  # now installed; glccl_hf still is not
+        processor = AutoProcessor.from_pretrained({str(checkpoint)!r}, trust_remote_code=True)
+        assert type(processor).__name__ == "GLCCLProcessor", type(processor)
+        assert type(processor).__module__.startswith("transformers_modules"), type(processor).__module__
+        out = processor(text={text!r}, videos=[{str(video)!r}, {str(video)!r}])
+        torch.save(dict(out), {str(tmp_path / "out.pt")!r})
+        """
+    result = run_without_packages(script, tmp_path, hidden=("glccl_hf", "av"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "ImportError:" in result.stdout and "pip install av" in result.stdout, result.stdout
+    out = torch.load(tmp_path / "out.pt")
+    assert set(out) == {"input_ids", "attention_mask", "pixel_values", "video_mask"}
+    assert out["input_ids"].shape == (2, 8) and out["input_ids"][1, -1] == processor.tokenizer.eos_token_id
+    for key, value in expected.items():
+        assert torch.equal(out[key], value), key

@@ -217,6 +217,9 @@ def test_trainer_trains_evaluates_and_saves_a_reloadable_checkpoint(corpus, toke
     for name in ("model.safetensors", "modeling_glccl.py", "processor_config.json", "optimizer.pt", "scheduler.pt"):
         assert (checkpoint / name).is_file(), name
     assert "AutoModel" in json.loads((checkpoint / "config.json").read_text())["auto_map"]
+    # The processor travels as remote code too (AutoProcessor with trust_remote_code, no glccl_hf needed).
+    assert "AutoProcessor" in json.loads((checkpoint / "processor_config.json").read_text())["auto_map"]
+    assert (checkpoint / "processing_glccl.py").is_file() and (checkpoint / "video_glccl.py").is_file()
 
     trainer.save_model(str(tmp_path / "final"))
     reloaded = AutoModel.from_pretrained(tmp_path / "final")

@@ -70,7 +70,7 @@ def encode(
     width: int,
     height: int,
     n_frames: int,
-    rate: int = 10,
+    rate: int | Fraction = 10,
     pts_ms: list[int] | None = None,
     options: dict[str, str] | None = None,
     image=index_image,
@@ -312,6 +312,112 @@ def test_skipping_unused_b_frames_is_exact(tmp_path: Path) -> None:
     assert result.decoded < 120
 
 
+# -------------------------------------------------------------------------------- exact-second boundaries
+
+# Constant-frame-rate containers whose time bases differ (AVI: 1 / rate, MP4: a multiple of the rate, Matroska /
+# WebM: milliseconds), at 98 x 54: a width that is no multiple of 16, like much real footage.
+CFR_FORMATS = {
+    "avi_mjpeg": ("avi", "mjpeg", "yuvj420p", {}),
+    "mp4_h264": ("mp4", "libx264", "yuv420p", {"preset": "ultrafast"}),
+    "mkv_h264": ("matroska", "libx264", "yuv420p", {"preset": "ultrafast", "bf": "2"}),
+    "webm_vp9": ("webm", "libvpx-vp9", "yuv420p", {"deadline": "realtime", "cpu-used": "8"}),
+}
+CFR_RATES = {"10": Fraction(10), "25": Fraction(25), "29.97": Fraction(30000, 1001)}
+
+
+def full_decode(path: Path) -> list[tuple[float, np.ndarray]]:
+    """What a player shows: every frame, decoded in order, with its time from the stream start, as RGB [H, W, 3]."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        frames = [(frame.pts, frame.to_ndarray(format="rgb24")) for frame in container.decode(stream)]
+        start = stream.start_time or 0
+        return [(float((pts - start) * stream.time_base), image) for pts, image in frames]
+
+
+@pytest.mark.parametrize("rate", list(CFR_RATES))
+@pytest.mark.parametrize("name", list(CFR_FORMATS))
+def test_exact_seconds_give_the_frame_a_player_shows(tmp_path: Path, name: str, rate: str) -> None:
+    fmt, codec, pix, options = CFR_FORMATS[name]
+    fps = CFR_RATES[rate]
+    n_frames = math.ceil(3.2 * fps)
+    path = encode(tmp_path / f"{name}.{EXT[fmt]}", fmt, codec, pix, 98, 54, n_frames, rate=fps, options=options)
+    result = read_frames(path, max_frames=n_frames, sample_fps=1.0)
+    assert result.timestamps == [0.0, 1.0, 2.0, 3.0]
+    shown = full_decode(path)
+    for k, frame in enumerate(result.frames):
+        index = math.floor(k * fps + Fraction(1, 10**6))  # the frame on screen at k seconds
+        assert read_index(frame) == index, f"t = {k} s"
+        expected = shown[shown_at([t for t, _ in shown], float(k))][1]
+        # Every pixel, the right edge included, is the player's.
+        assert np.array_equal(frame.permute(1, 2, 0).numpy(), expected), f"t = {k} s: pixels differ from a full decode"
+
+
+# ------------------------------------------------------------------------------------------------ rotation
+
+
+def corner_image(width: int, height: int) -> np.ndarray:
+    """RGB [H, W, 3] with four differently coloured quadrants: any rotation or mirroring of it looks different."""
+    img = np.empty((height, width, 3), np.uint8)
+    hs, ws = height // 2, width // 2
+    img[:hs, :ws], img[:hs, ws:] = (220, 30, 30), (30, 220, 30)
+    img[hs:, :ws], img[hs:, ws:] = (30, 30, 220), (230, 230, 40)
+    return img
+
+
+def as_displayed(image: np.ndarray, degrees: int, hflip: bool, vflip: bool) -> np.ndarray:
+    """The picture a player shows for `image` stored with set_display_rotation(degrees, hflip, vflip): turned
+    `degrees` counter-clockwise, then mirrored (PyAV's and FFmpeg's convention)."""
+    shown = np.rot90(image, k=(degrees // 90) % 4)
+    if hflip:
+        shown = shown[:, ::-1]
+    if vflip:
+        shown = shown[::-1]
+    return shown
+
+
+ORIENTATIONS = [(90, False, False), (180, False, False), (270, False, False), (-90, False, False),
+                (0, True, False), (0, False, True), (90, True, False), (-90, True, False)]  # fmt: skip
+
+
+@pytest.mark.parametrize(("degrees", "hflip", "vflip"), ORIENTATIONS)
+@pytest.mark.parametrize(("fmt", "codec"), [("mp4", "libx264"), ("matroska", "libx264")])
+def test_display_matrix_is_applied(
+    tmp_path: Path, fmt: str, codec: str, degrees: int, hflip: bool, vflip: bool
+) -> None:
+    width, height = 48, 32  # not square: a quarter turn swaps the sides
+    path = tmp_path / f"phone.{EXT[fmt]}"
+    container = av.open(str(path), "w", format=fmt)
+    stream = container.add_stream(codec, rate=10)
+    stream.width, stream.height, stream.pix_fmt = width, height, "yuv444p"
+    stream.options = {"crf": "0", "preset": "ultrafast"}  # lossless: the comparison below is exact up to RGB rounding
+    stream.set_display_rotation(degrees, hflip=hflip, vflip=vflip)
+    for _ in range(5):
+        for packet in stream.encode(av.VideoFrame.from_ndarray(corner_image(width, height), format="rgb24")):
+            container.mux(packet)
+    for packet in stream.encode():
+        container.mux(packet)
+    container.close()
+    frames = read_frames(path, max_frames=2, sample_fps=2.0).frames
+    expected = as_displayed(corner_image(width, height), degrees, hflip, vflip)
+    assert frames.shape[2:] == expected.shape[:2]
+    for frame in frames:
+        assert np.abs(frame.permute(1, 2, 0).numpy().astype(int) - expected).max() <= 2
+
+
+def test_display_matrix_at_an_odd_angle_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "tilted.mp4"
+    container = av.open(str(path), "w", format="mp4")
+    stream = container.add_stream("libx264", rate=10)
+    stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
+    half = round(65536 * math.sqrt(0.5))
+    stream.set_display_matrix([half, -half, 0, half, half, 0, 0, 0, 1 << 30])  # 45 degrees
+    for packet in [*stream.encode(av.VideoFrame.from_ndarray(corner_image(32, 32), format="rgb24")), *stream.encode()]:
+        container.mux(packet)
+    container.close()
+    with pytest.raises(VideoDecodeError, match=r"tilted.mp4: the display matrix turns the picture by 45 degrees"):
+        read_frames(path)
+
+
 # ------------------------------------------------------------------------------------------------ errors
 
 
@@ -355,6 +461,76 @@ def test_truncated(videos: dict[str, Path], tmp_path: Path, name: str) -> None:
     assert str(path) in str(info.value)
     with pytest.raises(VideoDecodeError, match="<bytes>"):
         read_frames(data[: len(data) // 2])
+
+
+def save_image(path: Path, image_format: str, frames: int = 1) -> Path:
+    """An image file (PIL) of `frames` flat pictures, whatever the name's extension says."""
+    from PIL import Image
+
+    pictures = [Image.fromarray(np.full((20, 30, 3), 60 * i, np.uint8)) for i in range(frames)]
+    pictures[0].save(path, format=image_format, save_all=frames > 1, append_images=pictures[1:], duration=100)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("image_format", "detected"),
+    [("PNG", "png_pipe"), ("JPEG", "jpeg_pipe"), ("WEBP", "webp_pipe"), ("BMP", "bmp_pipe"), ("GIF", "gif")],
+)
+def test_still_image_is_not_a_video(tmp_path: Path, image_format: str, detected: str) -> None:
+    path = save_image(tmp_path / "clip.mp4", image_format)  # a picture with a video's name
+    with pytest.raises(VideoDecodeError, match=f"the {detected} container holds a still image") as info:
+        read_frames(path)
+    assert str(path) in str(info.value) and "not a video" in str(info.value)
+    with pytest.raises(VideoDecodeError, match=f"<bytes>: the {detected} container holds a still image"):
+        read_frames(path.read_bytes())
+    # Checked before any backend decodes: torchcodec (installed or not) says the same.
+    with pytest.raises(VideoDecodeError, match=f"the {detected} container holds a still image"):
+        read_frames(path, backend="torchcodec")
+
+
+@pytest.mark.parametrize("image_format", ["GIF", "PNG"])  # animated GIF, APNG
+def test_animated_images_are_videos(tmp_path: Path, image_format: str) -> None:
+    result = read_frames(save_image(tmp_path / "anim.bin", image_format, frames=3), max_frames=5, sample_fps=10.0)
+    assert result.timestamps == pytest.approx([0.0, 0.1, 0.2])
+    assert [round(float(frame.float().mean()) / 60) for frame in result.frames] == [0, 1, 2]
+
+
+def mp4_boxes(data: bytes) -> dict[str, tuple[int, int]]:
+    """Top-level MP4 boxes: type -> (start, end) byte offsets."""
+    boxes, offset = {}, 0
+    while offset + 8 <= len(data):
+        size = int.from_bytes(data[offset : offset + 4], "big")
+        boxes[data[offset + 4 : offset + 8].decode()] = (offset, offset + size)
+        offset += size
+    return boxes
+
+
+def test_mp4_without_its_index_is_reported_as_truncated(videos: dict[str, Path], tmp_path: Path) -> None:
+    data = videos["mp4_h264"].read_bytes()
+    moov_start, moov_end = mp4_boxes(data)["moov"]
+    assert moov_start > mp4_boxes(data)["mdat"][0]  # the index comes after the frames, as a recorder writes it
+    for cut, where in [(moov_start, "before"), (moov_start + 300, "inside")]:
+        path = tmp_path / f"cut_{where}_moov.mp4"
+        path.write_bytes(data[:cut])
+        with pytest.raises(VideoDecodeError, match=r"truncated") as info:
+            read_frames(path)
+        message = str(info.value)
+        assert message.startswith(f"{path}: ") and "moov" in message and "index" in message, message
+        assert "no video stream" not in message and "not a readable video" not in message, message
+        with pytest.raises(VideoDecodeError, match=r"truncated.*moov"):
+            read_frames(path, backend="torchcodec")
+
+
+def test_symlink_loop_and_dangling_symlink(tmp_path: Path) -> None:
+    (tmp_path / "a.mp4").symlink_to(tmp_path / "b.mp4")
+    (tmp_path / "b.mp4").symlink_to(tmp_path / "a.mp4")
+    with pytest.raises(VideoDecodeError, match="symlink loop") as info:
+        read_frames(tmp_path / "a.mp4")
+    assert str(tmp_path / "a.mp4") in str(info.value) and "not found" not in str(info.value)
+    (tmp_path / "dangling.mp4").symlink_to(tmp_path / "gone.mp4")
+    with pytest.raises(FileNotFoundError, match="dangling symlink") as info:
+        read_frames(tmp_path / "dangling.mp4")
+    assert "gone.mp4" in str(info.value)
 
 
 def test_audio_only(tmp_path: Path) -> None:

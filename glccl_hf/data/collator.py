@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from ..video import VideoDecodeError
+from ..modeling.video_glccl import VideoDecodeError
 
 logger = logging.getLogger(__name__)
 
