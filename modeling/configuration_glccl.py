@@ -28,6 +28,10 @@ class GLCCLConfig(PreTrainedConfig):
             `max(1, projection_dim // 64)`.
         max_frame_positions (`int`, *optional*): size of the frame position table; defaults to the text encoder's
             `max_position_embeddings` (77), from which it is initialised.
+        temporal_layer_norm_eps (`float`, defaults to 1e-12): LayerNorm epsilon of the temporal layers. The
+            reference's temporal blocks use CLIP4Clip's own LayerNorm (1e-12), not the CLIP towers' 1e-5 (which
+            `text_config.layer_norm_eps` / `vision_config.layer_norm_eps` keep). A config saved before this field
+            existed loads with 1e-12, the reference's value.
         glim_temperature (`float`, defaults to 5.0): softmax temperature of GLIM's text-guided frame weights.
         interaction_temperature (`float`, defaults to 0.01): sharpness of the four scores' attention over similarities.
         csc_loss_weight (`float`, defaults to 0.5): weight of the CSC loss added to the symmetric InfoNCE loss.
@@ -57,6 +61,7 @@ class GLCCLConfig(PreTrainedConfig):
         temporal_layers: int = 4,
         temporal_attention_heads: int | None = None,
         max_frame_positions: int | None = None,
+        temporal_layer_norm_eps: float = 1e-12,
         glim_temperature: float = 5.0,
         interaction_temperature: float = 0.01,
         csc_loss_weight: float = 0.5,
@@ -81,6 +86,7 @@ class GLCCLConfig(PreTrainedConfig):
             )
         self.temporal_attention_heads = temporal_attention_heads
         self.max_frame_positions = max_frame_positions or self.text_config.max_position_embeddings
+        self.temporal_layer_norm_eps = temporal_layer_norm_eps
         self.glim_temperature = glim_temperature
         self.interaction_temperature = interaction_temperature
         self.csc_loss_weight = csc_loss_weight
@@ -105,14 +111,23 @@ class GLCCLConfig(PreTrainedConfig):
                 f"projection_dim={self.projection_dim} is not divisible by "
                 f"temporal_attention_heads={self.temporal_attention_heads}"
             )
-        for name in ("max_words", "max_frames", "projection_dim", "glim_temperature", "interaction_temperature"):
+        positive = (
+            "max_words",
+            "max_frames",
+            "projection_dim",
+            "glim_temperature",
+            "interaction_temperature",
+            "temporal_layer_norm_eps",
+        )
+        for name in positive:
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if self.temporal_layers < 0:
             raise ValueError(f"temporal_layers must be >= 0, got {self.temporal_layers}")
 
     def temporal_encoder_config(self) -> CLIPTextConfig:
-        """The CLIP layer config of the temporal module: width `projection_dim`, bidirectional, QuickGELU."""
+        """The CLIP layer config of the temporal module: width `projection_dim`, bidirectional, QuickGELU, LayerNorm
+        epsilon `temporal_layer_norm_eps`."""
         same_width = self.text_config.hidden_size == self.projection_dim
         return CLIPTextConfig(
             hidden_size=self.projection_dim,
@@ -120,7 +135,7 @@ class GLCCLConfig(PreTrainedConfig):
             num_hidden_layers=self.temporal_layers,
             num_attention_heads=self.temporal_attention_heads,
             hidden_act=self.text_config.hidden_act,
-            layer_norm_eps=self.text_config.layer_norm_eps,
+            layer_norm_eps=self.temporal_layer_norm_eps,
             attention_dropout=self.text_config.attention_dropout,
             max_position_embeddings=self.max_frame_positions,
         )

@@ -271,6 +271,30 @@ def test_bad_inputs_are_rejected_with_clear_errors():
         tiny_config(max_frames=99)
 
 
+def test_temporal_layer_norm_eps_is_the_references_and_leaves_clip_towers_alone(tmp_path):
+    model = tiny_model()
+    # CLIP4Clip's temporal blocks use its own LayerNorm with epsilon 1e-12; CLIP's towers keep their 1e-5.
+    assert model.config.temporal_layer_norm_eps == 1e-12
+    temporal_norms = [m for m in model.temporal_encoder.modules() if isinstance(m, torch.nn.LayerNorm)]
+    assert temporal_norms and all(norm.eps == 1e-12 for norm in temporal_norms)
+    for tower in (model.text_model, model.vision_model):
+        assert all(m.eps == 1e-5 for m in tower.modules() if isinstance(m, torch.nn.LayerNorm))
+
+    # A config saved before the field existed loads with the reference's value; an explicit value is kept.
+    model.save_pretrained(tmp_path / "old")
+    saved = json.loads((tmp_path / "old" / "config.json").read_text())
+    assert saved.pop("temporal_layer_norm_eps") == 1e-12
+    (tmp_path / "old" / "config.json").write_text(json.dumps(saved))
+    assert GLCCLModel.from_pretrained(tmp_path / "old").temporal_encoder.encoder.layers[0].layer_norm2.eps == 1e-12
+    explicit = GLCCLModel(tiny_config(temporal_layer_norm_eps=1e-5))
+    explicit.save_pretrained(tmp_path / "explicit")
+    reloaded = GLCCLModel.from_pretrained(tmp_path / "explicit")
+    assert reloaded.config.temporal_layer_norm_eps == 1e-5
+    assert reloaded.temporal_encoder.encoder.layers[1].layer_norm1.eps == 1e-5
+    with pytest.raises(ValueError, match="temporal_layer_norm_eps must be positive"):
+        tiny_config(temporal_layer_norm_eps=0.0)
+
+
 def test_save_and_load_round_trip(tmp_path):
     model = tiny_model(mask_padded_frames=True)
     inputs = (*text_batch([6, 2]), *video_batch([4, 1]))
@@ -358,6 +382,9 @@ def test_from_clip_pretrained_temporal_layers_equal_text_layers(tmp_path):
     )
     for matrix in model.score_heads.parameters():
         torch.testing.assert_close(matrix, torch.eye(matrix.shape[0]))
+    # The copied layers take the reference's temporal LayerNorm epsilon, not the text layers' 1e-5.
+    assert model.temporal_encoder.encoder.layers[0].layer_norm1.eps == 1e-12
+    assert clip.text_model.encoder.layers[0].layer_norm1.eps == model.text_model.encoder.layers[0].layer_norm1.eps
     # A CLIPModel checkpoint also loads straight into GLCCLModel.from_pretrained with a GLCCL config.
     direct = GLCCLModel.from_pretrained(tmp_path / "clip", config=tiny_config())
     torch.testing.assert_close(direct.text_projection.weight, clip.text_projection.weight)
