@@ -142,6 +142,60 @@ def test_loss_backward_reaches_every_parameter():
     assert [name for name in without_grad if "embedding" not in name] == []
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
+def test_half_precision_inference_and_training_step(dtype, tmp_path):
+    model = tiny_model()
+    model.save_pretrained(tmp_path)
+    input_ids, attention_mask = text_batch([6, 2, 4])
+    pixel_values, video_mask = video_batch([4, 2, 1])
+    with torch.no_grad():
+        expected = model(input_ids, attention_mask, pixel_values, video_mask, return_loss=True)
+    # Features carry the dtype's rounding through the encoders (measured: about 1.4 eps relative for both dtypes);
+    # the scorer works in float32 and maps a feature error to a logit error of at most about the logit scale times
+    # it (measured: 0.9 to 1.6 eps times the scale). 4 eps leaves room for other seeds and kernels.
+    eps = torch.finfo(dtype).eps
+    logit_tolerance = {"rtol": 0.0, "atol": 4 * eps * model.logit_scale_value().item()}
+
+    loaded = GLCCLModel.from_pretrained(tmp_path, dtype=dtype)
+    assert {p.dtype for p in loaded.parameters()} == {dtype}
+    with torch.no_grad():
+        text = loaded.get_text_features(input_ids, attention_mask)
+        video = loaded.get_video_features(pixel_values.to(dtype), video_mask)
+        logits = loaded.similarity(text, video)
+        out = loaded(input_ids, attention_mask, pixel_values.to(dtype), video_mask, return_loss=True)
+    assert text.word_embeds.dtype == video.frame_embeds.dtype == dtype
+    for name, value, reference in (
+        ("sentence", text.sentence_embeds, expected.text_embeds.sentence_embeds),
+        ("words", text.word_embeds, expected.text_embeds.word_embeds),
+        ("frames", video.frame_embeds, expected.video_embeds.frame_embeds),
+    ):
+        feature_tolerance = 4 * eps * reference.abs().max().item()
+        torch.testing.assert_close(value.float(), reference, rtol=0.0, atol=feature_tolerance, msg=name)
+    # The scores are float32 whatever the model's dtype: sums of softmaxes at temperature 0.01.
+    assert logits.dtype == out.logits_per_text.dtype == out.loss.dtype == torch.float32
+    torch.testing.assert_close(logits, expected.logits_per_text, **logit_tolerance)
+    torch.testing.assert_close(out.logits_per_text, expected.logits_per_text, **logit_tolerance)
+    torch.testing.assert_close(out.loss, expected.loss, **logit_tolerance)
+    # A float32 model cast afterwards holds the same half-precision weights and gives the same result.
+    with torch.no_grad():
+        cast = tiny_model().to(dtype)(input_ids, attention_mask, pixel_values.to(dtype), video_mask)
+    torch.testing.assert_close(cast.logits_per_text, out.logits_per_text, rtol=0.0, atol=0.0)
+
+    # A training step: the gradient reaches the parameters in their dtype, and the step keeps them finite.
+    loaded.train()
+    optimizer = torch.optim.AdamW(loaded.parameters(), lr=1e-3, betas=(0.9, 0.98), eps=1e-6)
+    before = {name: p.detach().clone() for name, p in loaded.named_parameters()}
+    loaded(input_ids, attention_mask, pixel_values.to(dtype), video_mask, return_loss=True).loss.backward()
+    grads = {name: p.grad for name, p in loaded.named_parameters() if p.grad is not None}
+    assert {g.dtype for g in grads.values()} == {dtype}
+    assert all(torch.isfinite(g).all() for g in grads.values())
+    assert grads["score_heads.frame_word_word_pool"].abs().sum() > 0 and grads["logit_scale"] != 0
+    optimizer.step()
+    changed = [name for name, p in loaded.named_parameters() if not torch.equal(p.detach(), before[name])]
+    assert {"score_heads.frame_word_sentence_pool", "temporal_encoder.encoder.layers.0.mlp.fc1.weight"} <= set(changed)
+    assert all(torch.isfinite(p).all() for p in loaded.parameters())
+
+
 def test_batch_of_one_gives_finite_loss_and_zero_csc():
     model = tiny_model()
     input_ids, attention_mask = text_batch([3])
