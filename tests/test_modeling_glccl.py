@@ -98,8 +98,8 @@ def test_loss_and_gradients_match_naive_formulation(mode):
         "words": text.word_embeds.clone().requires_grad_(),
         "frames": video.frame_embeds.clone().requires_grad_(),
     }
-    text = GLCCLTextFeatures(leaves["sentence"], leaves["words"], text.word_mask)
-    video = GLCCLVideoFeatures(leaves["frames"], video.frame_mask)
+    text = GLCCLTextFeatures(pooler_output=leaves["sentence"], word_embeds=leaves["words"], word_mask=text.word_mask)
+    video = GLCCLVideoFeatures(pooler_output=leaves["frames"], frame_mask=video.frame_mask)
     weight = model.config.csc_loss_weight
     params = [leaves["sentence"], leaves["words"], leaves["frames"], *model.score_heads.parameters(), model.logit_scale]
 

@@ -128,14 +128,34 @@ class GLCCLModelTester:
         return config, inputs_dict
 
 
+class GLCCLModalityTester:
+    """One modality's inputs for the suite's `get_text_features` / `get_video_features` tests (the role of X-CLIP's
+    text and vision testers): the GLCCL argument names, and the layer count of that modality's encoder."""
+
+    def __init__(self, parent: GLCCLModelTester, keys: tuple[str, ...]) -> None:
+        self.parent = parent
+        self.keys = keys
+        self.num_hidden_layers = parent.num_hidden_layers
+
+    def prepare_config_and_inputs_for_common(self) -> tuple[GLCCLConfig, dict]:
+        config, inputs_dict = self.parent.prepare_config_and_inputs_for_common()
+        return config, {key: inputs_dict[key] for key in self.keys}
+
+
 class GLCCLModelTest(ModelTesterMixin, unittest.TestCase):
     all_model_classes = (GLCCLModel,)
+    additional_model_inputs = ["pixel_values"]  # as CLIP: the second modality joins the main input
     test_resize_embeddings = False
     test_attention_outputs = False
     _is_composite = True
+    # The suite runs this check only for models it dates from 2023 on (by a copyright line); GLCCL opts in.
+    test_can_init_all_missing_weights_before_2023 = True
 
     def setUp(self) -> None:
         self.model_tester = GLCCLModelTester(self)
+        self.model_tester.text_model_tester = GLCCLModalityTester(self.model_tester, ("input_ids", "attention_mask"))
+        # Our video argument is `pixel_values` (with `video_mask`), not the suite's default `pixel_values_videos`.
+        self.model_tester.video_model_tester = GLCCLModalityTester(self.model_tester, ("pixel_values", "video_mask"))
         self.config_tester = ConfigTester(
             self,
             config_class=GLCCLConfig,
