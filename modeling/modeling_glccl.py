@@ -60,7 +60,9 @@ class GLCCLTextFeatures(BaseModelOutputWithPooling):
 
     def for_scoring(self) -> GLCCLTextFeatures:
         """Only the fields the scorer reads (sentence, words, mask): what a cache of many encoded texts keeps."""
-        return GLCCLTextFeatures(pooler_output=self.pooler_output, word_embeds=self.word_embeds, word_mask=self.word_mask)
+        return GLCCLTextFeatures(
+            pooler_output=self.pooler_output, word_embeds=self.word_embeds, word_mask=self.word_mask
+        )
 
 
 @dataclass

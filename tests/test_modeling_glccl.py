@@ -12,8 +12,10 @@ import textwrap
 import pytest
 import torch
 from glccl_hf.modeling.losses import csc_loss, infonce_loss
+from huggingface_hub.errors import StrictDataclassClassValidationError, StrictDataclassFieldValidationError
 from modeling_fixtures import (
     EOT,
+    IMAGE,
     MAX_FRAMES,
     MAX_WORDS,
     naive_matrices,
@@ -24,6 +26,7 @@ from modeling_fixtures import (
 )
 from naive_glccl import naive_glccl_loss, naive_glccl_scores
 from transformers import AutoConfig, AutoModel, CLIPConfig, CLIPModel
+from transformers.modeling_outputs import BaseModelOutputWithPooling
 
 from glccl_hf import GLCCLConfig, GLCCLModel, GLCCLTextFeatures, GLCCLVideoFeatures
 
@@ -442,3 +445,84 @@ def test_from_clip_pretrained_temporal_layers_equal_text_layers(tmp_path):
     # A CLIPModel checkpoint also loads straight into GLCCLModel.from_pretrained with a GLCCL config.
     direct = GLCCLModel.from_pretrained(tmp_path / "clip", config=tiny_config())
     torch.testing.assert_close(direct.text_projection.weight, clip.text_projection.weight)
+
+
+def test_features_follow_base_model_output_with_pooling_and_keep_their_names():
+    model = tiny_model()
+    input_ids, attention_mask = text_batch([6, 2])
+    pixel_values, video_mask = video_batch([4, 1])
+    layers = model.config.text_config.num_hidden_layers
+
+    text = model.get_text_features(input_ids, attention_mask, output_hidden_states=True)
+    assert isinstance(text, BaseModelOutputWithPooling)
+    assert text.last_hidden_state.shape == (2, MAX_WORDS, model.config.text_config.hidden_size)
+    assert text.sentence_embeds is text.pooler_output and text.pooler_output.shape == (2, 32)
+    assert text.word_embeds.shape == (2, MAX_WORDS, 32) and text.word_mask.tolist() == attention_mask.tolist()
+    assert len(text.hidden_states) == layers + 1
+
+    video = model.get_video_features(pixel_values, video_mask, output_hidden_states=True)
+    patches = (IMAGE // model.config.vision_config.patch_size) ** 2 + 1
+    assert isinstance(video, BaseModelOutputWithPooling)
+    assert video.frame_embeds is video.pooler_output and video.pooler_output.shape == (2, MAX_FRAMES, 32)
+    assert video.last_hidden_state.shape == (2, MAX_FRAMES, patches, model.config.vision_config.hidden_size)
+    assert len(video.hidden_states) == model.config.vision_config.num_hidden_layers + 1
+    assert video.hidden_states[-1].shape == video.last_hidden_state.shape
+
+    as_tuple = model.get_text_features(input_ids, attention_mask, return_dict=False)
+    assert isinstance(as_tuple, tuple)
+    torch.testing.assert_close(as_tuple[1], text.pooler_output)
+
+    out = model(input_ids, attention_mask, pixel_values, video_mask, output_hidden_states=True)
+    assert len(out.text_model_output.hidden_states) == layers + 1
+    assert len(out.vision_model_output.hidden_states) == model.config.vision_config.num_hidden_layers + 1
+    torch.testing.assert_close(out.text_embeds.sentence_embeds, text.sentence_embeds)
+    torch.testing.assert_close(out.video_embeds.frame_embeds, video.frame_embeds)
+    assert isinstance(model(input_ids, attention_mask, pixel_values, video_mask, return_dict=False), tuple)
+
+
+def test_forward_exports_with_torch_export():
+    model = tiny_model()
+    input_ids, attention_mask = text_batch([6, 2, 3])
+    pixel_values, video_mask = video_batch([4, 1, 2])
+    inputs = dict(input_ids=input_ids, attention_mask=attention_mask, pixel_values=pixel_values, video_mask=video_mask)
+    with torch.no_grad():
+        program = torch.export.export(model, args=(), kwargs=inputs, strict=False)
+        torch.testing.assert_close(program.module()(**inputs).logits_per_text, model(**inputs).logits_per_text)
+
+
+def test_from_pretrained_initialises_missing_weights_as_the_constructor():
+    config = tiny_config(temporal_layers=2)
+    built = GLCCLModel(config).state_dict()
+    loaded = GLCCLModel.from_pretrained(None, config=config, state_dict={}).state_dict()
+    assert built.keys() == loaded.keys()
+    for name, value in built.items():
+        if torch.equal(value, loaded[name]):
+            continue  # constants: identity heads, LayerNorm ones, zero biases, position ids, logit scale
+        # Random tensors differ draw by draw; their scheme shows in the spread (CLIP's attention linears use
+        # width^-0.5 * (2 * layers)^-0.5, 0.088 here, where the library default gives 0.02). Small tensors get a
+        # wider band for the sampling error of their std.
+        low, high = (0.8, 1.25) if value.numel() >= 256 else (0.5, 2.0)
+        ratio = float(loaded[name].float().std() / value.float().std())
+        assert low < ratio < high, f"{name}: std {loaded[name].std():.4f} via from_pretrained, {value.std():.4f} built"
+
+
+def test_config_fields_are_typed_and_validated():
+    with pytest.raises(StrictDataclassFieldValidationError, match="max_words"):
+        GLCCLConfig(max_words="8")
+    with pytest.raises(StrictDataclassFieldValidationError, match="text_guided"):
+        GLCCLConfig(text_guided="yes")
+    config = GLCCLConfig()
+    config.max_words = 100
+    with pytest.raises(StrictDataclassClassValidationError, match="max_words=100"):
+        config.validate()
+
+
+@pytest.mark.skipif(
+    not hasattr(GLCCLModel, "activation_checkpointing_enable"), reason="this transformers predates it"
+)
+def test_activation_checkpointing_reaches_every_encoder():
+    model = tiny_model().train()
+    model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    for encoder in (model.text_model, model.vision_model, model.temporal_encoder):
+        assert encoder.encoder.layers[0].gradient_checkpointing
+    model(*text_batch([6, 2]), *video_batch([4, 1]), return_loss=True).loss.backward()

@@ -13,10 +13,9 @@ import unittest
 
 import pytest
 import torch
+from transformers_suite import load_common_tests
 
 from glccl_hf import GLCCLConfig, GLCCLModel
-
-from transformers_suite import load_common_tests
 
 try:
     test_modeling_common, test_configuration_common = load_common_tests()
