@@ -163,6 +163,7 @@ class GLCCLTemporalEncoder(CLIPPreTrainedModel):
         _initialize_weights_as_library(self)
 
 
+@torch.no_grad()
 def _initialize_weights_as_library(model: PreTrainedModel) -> None:
     r"""
     `PreTrainedModel.initialize_weights` without its custom-code shortcut, so a weight missing from a checkpoint is

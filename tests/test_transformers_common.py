@@ -2,8 +2,11 @@
 
 The test files come from the sdist of the installed transformers version (see transformers_suite.py); the module is
 skipped, with the reason, when they cannot be obtained. The tester is written in the style of X-CLIP's
-(`tests/models/x_clip/test_modeling_x_clip.py` in transformers); the skips are those CLIP and X-CLIP make, for their
-reasons.
+(`tests/models/x_clip/test_modeling_x_clip.py` in transformers). The four skips written below are those CLIP and
+X-CLIP make, for their reasons. The suite's other skips are its own, printed with their reason by `pytest -rs`: they
+need hardware or packages absent here (an accelerator, MPS, Flash Attention, deepspeed, kernels), or test features
+GLCCL does not have, as CLIP does not (embedding resizing, which CLIP also turns off; language-model heads, caches,
+experts, tensor-parallel plans, fp32-pinned modules, a separate base model class), or are marked slow.
 """
 
 from __future__ import annotations
