@@ -172,15 +172,15 @@ class GLCCLModelTest(ModelTesterMixin, unittest.TestCase):
         self.model_tester.create_and_check_model(*self.model_tester.prepare_config_and_inputs())
 
     # The skips below are CLIP's and X-CLIP's (tests/models/{clip,x_clip}/test_modeling_*.py), for their reasons.
-    @unittest.skip(reason="Hidden_states is tested in individual model tests (CLIP, X-CLIP)")
+    @unittest.skip(reason="No top-level hidden_states; the towers' are tested in test_modeling_glccl (as CLIP)")
     def test_hidden_states_output(self) -> None:
         pass
 
-    @unittest.skip(reason="Inputs_embeds is tested in individual model tests (CLIP, X-CLIP)")
+    @unittest.skip(reason="Takes no inputs_embeds: texts and videos enter as ids and pixels (as CLIP, X-CLIP)")
     def test_inputs_embeds(self) -> None:
         pass
 
-    @unittest.skip(reason="Retain_grad is tested in individual model tests (CLIP, X-CLIP)")
+    @unittest.skip(reason="No top-level hidden_states or attentions to retain grads on (as CLIP, X-CLIP)")
     def test_retain_grad_hidden_states_attentions(self) -> None:
         pass
 
