@@ -26,6 +26,7 @@ def shared_data() -> Path:
 
 def pytest_configure(config: pytest.Config) -> None:
     # Markers of transformers' common tests (test_transformers_common.py), which its own conftest registers.
-    markers = ("accelerate_tests", "flash_attn_test", "flash_attn_3_test", "flash_attn_4_test", "torch_compile_test")
+    markers = ("slow", "accelerate_tests", "torch_compile_test", "flash_attn_test", "flash_attn_3_test")
+    markers += ("flash_attn_4_test",)
     for marker in markers:
         config.addinivalue_line("markers", f"{marker}: transformers' own test marker")
