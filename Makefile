@@ -14,6 +14,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -c constraints.txt -e ".[test,demo]"
+	-$(PY) tests/transformers_suite.py  # transformers' common model tests, from the installed version's sdist
 	touch $@
 
 test: install
@@ -31,4 +32,4 @@ bench: install
 	$(PY) bench/similarity.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info demo_output
+	rm -rf $(VENV) build *.egg-info demo_output .transformers-tests

@@ -245,8 +245,7 @@ def parse_config_overrides(text: str | None) -> dict[str, Any]:
     """
     if not text:
         return {}
-    parameters = inspect.signature(GLCCLConfig.__init__).parameters.values()
-    allowed = {p.name for p in parameters if p.name != "self" and p.kind is p.POSITIONAL_OR_KEYWORD}
+    allowed = set(inspect.get_annotations(GLCCLConfig))  # GLCCLConfig's own typed fields, not PreTrainedConfig's
     sub_configs = {"text_config": CLIPTextConfig(), "vision_config": CLIPVisionConfig()}
     overrides: dict[str, Any] = {}
     for item in text.split(","):

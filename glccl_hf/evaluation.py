@@ -351,7 +351,8 @@ def encode_texts(
         for start in range(0, len(captions), batch_size):
             batch = captions[start : start + batch_size]
             tokens = processor.tokenize(batch)
-            parts.append(model.get_text_features(tokens["input_ids"].to(device), tokens["attention_mask"].to(device)))
+            features = model.get_text_features(tokens["input_ids"].to(device), tokens["attention_mask"].to(device))
+            parts.append(features.for_scoring())  # the encoder's hidden states are not kept for a whole corpus
             bar.update(len(batch))
     return _concat(parts, GLCCLTextFeatures)
 
@@ -460,7 +461,8 @@ def encode_videos(
     with _inference(model), tqdm(total=len(videos), desc="Encoding videos", unit="video", disable=not progress) as bar:
         for pixel_values, video_mask in _batches(loader):
             pixel_values = pixel_values.to(device, dtype=dtype, non_blocking=True)
-            parts.append(model.get_video_features(pixel_values, video_mask.to(device, non_blocking=True)))
+            features = model.get_video_features(pixel_values, video_mask.to(device, non_blocking=True))
+            parts.append(features.for_scoring())  # per-frame patch states would take gigabytes for a corpus
             bar.update(len(video_mask))
     return _concat(parts, GLCCLVideoFeatures)
 

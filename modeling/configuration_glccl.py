@@ -1,12 +1,12 @@
 """GLCCL model configuration."""
 
-from __future__ import annotations
-
 from typing import Any
 
+from huggingface_hub.dataclasses import strict
 from transformers import CLIPTextConfig, CLIPVisionConfig, PreTrainedConfig
 
 
+@strict
 class GLCCLConfig(PreTrainedConfig):
     r"""
     Configuration of a [`GLCCLModel`]: a CLIP text and vision backbone, the temporal transformer over frames, the
@@ -28,6 +28,10 @@ class GLCCLConfig(PreTrainedConfig):
             `max(1, projection_dim // 64)`.
         max_frame_positions (`int`, *optional*): size of the frame position table; defaults to the text encoder's
             `max_position_embeddings` (77), from which it is initialised.
+        temporal_layer_norm_eps (`float`, defaults to 1e-12): LayerNorm epsilon of the temporal layers. The
+            reference's temporal blocks use CLIP4Clip's own LayerNorm (1e-12), not the CLIP towers' 1e-5 (which
+            `text_config.layer_norm_eps` / `vision_config.layer_norm_eps` keep). A config saved before this field
+            existed loads with 1e-12, the reference's value.
         glim_temperature (`float`, defaults to 5.0): softmax temperature of GLIM's text-guided frame weights.
         interaction_temperature (`float`, defaults to 0.01): sharpness of the four scores' attention over similarities.
         csc_loss_weight (`float`, defaults to 0.5): weight of the CSC loss added to the symmetric InfoNCE loss.
@@ -42,57 +46,62 @@ class GLCCLConfig(PreTrainedConfig):
     """
 
     model_type = "glccl"
-    # transformers <= 5.17 reads `sub_configs`, later versions `sub_configs_defaults`.
     sub_configs = {"text_config": CLIPTextConfig, "vision_config": CLIPVisionConfig}
-    sub_configs_defaults = {"text_config": CLIPTextConfig, "vision_config": CLIPVisionConfig}
 
-    def __init__(
-        self,
-        text_config: dict[str, Any] | CLIPTextConfig | None = None,
-        vision_config: dict[str, Any] | CLIPVisionConfig | None = None,
-        projection_dim: int = 512,
-        logit_scale_init_value: float = 2.6592,
-        max_words: int = 32,
-        max_frames: int = 12,
-        temporal_layers: int = 4,
-        temporal_attention_heads: int | None = None,
-        max_frame_positions: int | None = None,
-        glim_temperature: float = 5.0,
-        interaction_temperature: float = 0.01,
-        csc_loss_weight: float = 0.5,
-        logit_scale_max: float = 100.0,
-        mask_padded_words: bool = False,
-        mask_padded_frames: bool = False,
-        text_guided: bool = True,
-        initializer_factor: float = 1.0,
-        **kwargs: Any,
-    ) -> None:
-        self.text_config = _as_config(text_config, CLIPTextConfig, "text_config")
-        self.vision_config = _as_config(vision_config, CLIPVisionConfig, "vision_config")
-        self.projection_dim = projection_dim
-        self.logit_scale_init_value = logit_scale_init_value
-        self.max_words = max_words
-        self.max_frames = max_frames
-        self.temporal_layers = temporal_layers
-        if temporal_attention_heads is None:
-            text_width = self.text_config.hidden_size
-            temporal_attention_heads = (
-                self.text_config.num_attention_heads if text_width == projection_dim else max(1, projection_dim // 64)
+    text_config: dict | CLIPTextConfig | None = None
+    vision_config: dict | CLIPVisionConfig | None = None
+    projection_dim: int = 512
+    logit_scale_init_value: float | int = 2.6592
+    max_words: int = 32
+    max_frames: int = 12
+    temporal_layers: int = 4
+    temporal_attention_heads: int | None = None
+    max_frame_positions: int | None = None
+    temporal_layer_norm_eps: float = 1e-12
+    glim_temperature: float | int = 5.0
+    interaction_temperature: float | int = 0.01
+    csc_loss_weight: float | int = 0.5
+    logit_scale_max: float | int = 100.0
+    mask_padded_words: bool = False
+    mask_padded_frames: bool = False
+    text_guided: bool = True
+    initializer_factor: float | int = 1.0
+
+    def __post_init__(self, **kwargs: Any) -> None:
+        self.text_config = _as_config(self.text_config, CLIPTextConfig, "text_config")
+        self.vision_config = _as_config(self.vision_config, CLIPVisionConfig, "vision_config")
+        if self.temporal_attention_heads is None:
+            # The temporal layers are initialised from the text encoder's when the widths match.
+            same_width = self.text_config.hidden_size == self.projection_dim
+            self.temporal_attention_heads = (
+                self.text_config.num_attention_heads if same_width else max(1, self.projection_dim // 64)
             )
-        self.temporal_attention_heads = temporal_attention_heads
-        self.max_frame_positions = max_frame_positions or self.text_config.max_position_embeddings
-        self.glim_temperature = glim_temperature
-        self.interaction_temperature = interaction_temperature
-        self.csc_loss_weight = csc_loss_weight
-        self.logit_scale_max = logit_scale_max
-        self.mask_padded_words = mask_padded_words
-        self.mask_padded_frames = mask_padded_frames
-        self.text_guided = text_guided
-        self.initializer_factor = initializer_factor
-        self._validate_glccl()
-        super().__init__(**kwargs)
+        if self.max_frame_positions is None:
+            self.max_frame_positions = self.text_config.max_position_embeddings
+        # Checked here as well as in `validate_architecture`, so a bad value fails at creation with a plain
+        # ValueError (`@strict` wraps validator errors in its own exception type).
+        self._check_sizes()
+        super().__post_init__(**kwargs)
 
-    def _validate_glccl(self) -> None:
+    def validate_architecture(self) -> None:
+        """Part of `@strict` validation (at creation and on `validate()`): the sizes fit together."""
+        super().validate_architecture()
+        self._check_sizes()
+
+    def _check_sizes(self) -> None:
+        positive = (
+            "max_words",
+            "max_frames",
+            "projection_dim",
+            "glim_temperature",
+            "interaction_temperature",
+            "temporal_layer_norm_eps",
+        )
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.temporal_layers < 0:
+            raise ValueError(f"temporal_layers must be >= 0, got {self.temporal_layers}")
         if self.max_words > self.text_config.max_position_embeddings:
             raise ValueError(
                 f"max_words={self.max_words} exceeds the text encoder's "
@@ -105,14 +114,10 @@ class GLCCLConfig(PreTrainedConfig):
                 f"projection_dim={self.projection_dim} is not divisible by "
                 f"temporal_attention_heads={self.temporal_attention_heads}"
             )
-        for name in ("max_words", "max_frames", "projection_dim", "glim_temperature", "interaction_temperature"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        if self.temporal_layers < 0:
-            raise ValueError(f"temporal_layers must be >= 0, got {self.temporal_layers}")
 
     def temporal_encoder_config(self) -> CLIPTextConfig:
-        """The CLIP layer config of the temporal module: width `projection_dim`, bidirectional, QuickGELU."""
+        """The CLIP layer config of the temporal module: width `projection_dim`, bidirectional, QuickGELU, LayerNorm
+        epsilon `temporal_layer_norm_eps`."""
         same_width = self.text_config.hidden_size == self.projection_dim
         return CLIPTextConfig(
             hidden_size=self.projection_dim,
@@ -120,7 +125,7 @@ class GLCCLConfig(PreTrainedConfig):
             num_hidden_layers=self.temporal_layers,
             num_attention_heads=self.temporal_attention_heads,
             hidden_act=self.text_config.hidden_act,
-            layer_norm_eps=self.text_config.layer_norm_eps,
+            layer_norm_eps=self.temporal_layer_norm_eps,
             attention_dropout=self.text_config.attention_dropout,
             max_position_embeddings=self.max_frame_positions,
         )

@@ -12,6 +12,7 @@ of video b, so every dot product with it is a weighted sum of query-frame dot pr
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import torch
 from torch import nn
@@ -159,7 +160,6 @@ class GLIMScorer:
                 f"word_embeds has {num_words} token positions but the score matrices are sized for "
                 f"max_words={heads.video_word_pool.shape[0]}; pad or truncate texts to max_words"
             )
-        self.heads = heads
         self.num_words = num_words
         self.glim_temperature = glim_temperature
         self.sharpness = interaction_temperature
@@ -169,8 +169,14 @@ class GLIMScorer:
         self.dtype = _score_dtype(frame_embeds.dtype)
         self.logit_scale = logit_scale.to(self.dtype)
         with _no_autocast(frame_embeds.device):
+            self._prepare_heads(heads)
             self._prepare_texts(sentence_embeds, word_embeds, word_mask)
             self._prepare_videos(frame_embeds, frame_mask)
+
+    def _prepare_heads(self, heads: GLCCLScoreHeads) -> None:
+        """The eight matrices in the score dtype, cast once per call: a half-precision model holds them in its own
+        dtype, and the scores are computed in float32."""
+        self.heads = SimpleNamespace(**{name: matrix.to(self.dtype) for name, matrix in heads.named_parameters()})
 
     def _prepare_texts(self, sentence_embeds: torch.Tensor, word_embeds: torch.Tensor, word_mask: torch.Tensor) -> None:
         """Per-text quantities shared by every tile: norms and the query matrix."""
@@ -185,8 +191,8 @@ class GLIMScorer:
             words = words * self.word_mask[..., None]
             self.word_norm = self.word_norm.masked_fill(self.word_mask == 0, 1.0)
         # One query matrix per text: raw sentence, raw words, s^ W_g and w^ W_loc, all dotted with frames at once.
-        projected_sentence = (sentence / self.sentence_norm[:, None]) @ self.heads.video_sentence_projection.to(dtype)
-        projected_words = (words / self.word_norm[..., None]) @ self.heads.frame_word_projection.to(dtype)
+        projected_sentence = (sentence / self.sentence_norm[:, None]) @ self.heads.video_sentence_projection
+        projected_words = (words / self.word_norm[..., None]) @ self.heads.frame_word_projection
         self.text_queries = torch.cat([sentence[:, None], words, projected_sentence[:, None], projected_words], dim=1)
 
     def _prepare_videos(self, frame_embeds: torch.Tensor, frame_mask: torch.Tensor) -> None:

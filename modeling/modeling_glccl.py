@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 from transformers import CLIPModel, CLIPTextConfig, CLIPTextModel, CLIPVisionModel, PreTrainedModel
 from transformers import initialization as init
+from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers.models.clip.modeling_clip import CLIPEncoder, CLIPPreTrainedModel
-from transformers.utils import ModelOutput
+from transformers.processing_utils import Unpack
+from transformers.utils import ModelOutput, TransformersKwargs
+from transformers.utils.generic import can_return_tuple
 
 from .configuration_glccl import GLCCLConfig
 from .distributed import gather_batch, is_distributed_training
@@ -30,34 +34,65 @@ _PADDED_FRAME_BIAS = -1e6
 
 
 @dataclass
-class GLCCLTextFeatures(ModelOutput):
+class GLCCLTextFeatures(BaseModelOutputWithPooling):
     r"""
-    Text features before normalisation, as GLIM and the scores consume them.
+    What `get_text_features` returns: the text encoder's outputs in CLIP's layout (`pooler_output` projected), plus
+    the word features GLIM and the scores consume. Features are not normalised.
 
     Args:
-        sentence_embeds (`torch.FloatTensor` of shape `[texts, dim]`): the projected EOT token.
+        last_hidden_state (`torch.FloatTensor` of shape `[texts, words, text_hidden]`): the text encoder's last layer.
+        pooler_output (`torch.FloatTensor` of shape `[texts, dim]`): the projected EOT token, the sentence feature;
+            also readable as `sentence_embeds`.
+        hidden_states (`tuple(torch.FloatTensor)`, *optional*): the text encoder's, with `output_hidden_states`.
+        attentions (`tuple(torch.FloatTensor)`, *optional*): the text encoder's, with `output_attentions`.
         word_embeds (`torch.FloatTensor` of shape `[texts, words, dim]`): every projected token position (SOT, EOT
             and padding included, as in the reference).
         word_mask (`torch.LongTensor` of shape `[texts, words]`): 1 for real tokens, 0 for padding.
     """
 
-    sentence_embeds: torch.FloatTensor | None = None
     word_embeds: torch.FloatTensor | None = None
     word_mask: torch.LongTensor | None = None
 
+    @property
+    def sentence_embeds(self) -> torch.FloatTensor | None:
+        """The sentence feature `[texts, dim]` (`pooler_output`)."""
+        return self.pooler_output
+
+    def for_scoring(self) -> GLCCLTextFeatures:
+        """Only the fields the scorer reads (sentence, words, mask): what a cache of many encoded texts keeps."""
+        return GLCCLTextFeatures(
+            pooler_output=self.pooler_output, word_embeds=self.word_embeds, word_mask=self.word_mask
+        )
+
 
 @dataclass
-class GLCCLVideoFeatures(ModelOutput):
+class GLCCLVideoFeatures(BaseModelOutputWithPooling):
     r"""
-    Video features before normalisation, after the temporal module.
+    What `get_video_features` returns: the vision encoder's outputs for every frame, and the frame features after
+    the temporal module that GLIM and the scores consume. Features are not normalised.
 
     Args:
-        frame_embeds (`torch.FloatTensor` of shape `[videos, frames, dim]`).
+        last_hidden_state (`torch.FloatTensor` of shape `[videos, frames, patches + 1, vision_hidden]`): the vision
+            encoder's last layer on every frame.
+        pooler_output (`torch.FloatTensor` of shape `[videos, frames, dim]`): the projected frames after the temporal
+            module; also readable as `frame_embeds`.
+        hidden_states (`tuple(torch.FloatTensor)`, *optional*): the vision encoder's, each
+            `[videos, frames, patches + 1, vision_hidden]`, with `output_hidden_states`.
+        attentions (`tuple(torch.FloatTensor)`, *optional*): the vision encoder's, each
+            `[videos, frames, heads, patches + 1, patches + 1]`, with `output_attentions`.
         frame_mask (`torch.LongTensor` of shape `[videos, frames]`): 1 for real frames, 0 for padding.
     """
 
-    frame_embeds: torch.FloatTensor | None = None
     frame_mask: torch.LongTensor | None = None
+
+    @property
+    def frame_embeds(self) -> torch.FloatTensor | None:
+        """The frame features `[videos, frames, dim]` after the temporal module (`pooler_output`)."""
+        return self.pooler_output
+
+    def for_scoring(self) -> GLCCLVideoFeatures:
+        """Only the fields the scorer reads (frames, mask): what a cache of many encoded videos keeps."""
+        return GLCCLVideoFeatures(pooler_output=self.pooler_output, frame_mask=self.frame_mask)
 
 
 @dataclass
@@ -73,10 +108,15 @@ class GLCCLOutput(ModelOutput):
             and frame-word scores.
         nce_loss (`torch.FloatTensor` of shape `[]`): symmetric InfoNCE on `logits_per_text`.
         csc_loss (`torch.FloatTensor` of shape `[]`): Contrastive Score Consistency loss (0 for a batch of one).
-        text_embeds (`GLCCLTextFeatures`): the text features that were scored.
-        video_embeds (`GLCCLVideoFeatures`): the video features that were scored.
+        text_embeds (`GLCCLTextFeatures`): the text features that were scored (sentence, words, mask).
+        video_embeds (`GLCCLVideoFeatures`): the video features that were scored (frames, mask).
+        text_model_output (`GLCCLTextFeatures`): `get_text_features`' output for this batch, with the text encoder's
+            hidden states and attentions when requested (as `CLIPOutput.text_model_output`).
+        vision_model_output (`GLCCLVideoFeatures`): `get_video_features`' output for this batch (as
+            `CLIPOutput.vision_model_output`).
 
-    In distributed training the logits and features cover the global batch (gathered from every process).
+    In distributed training the logits, `text_embeds` and `video_embeds` cover the global batch (gathered from every
+    process); `text_model_output` and `vision_model_output` stay local.
     """
 
     loss: torch.FloatTensor | None = None
@@ -87,6 +127,12 @@ class GLCCLOutput(ModelOutput):
     csc_loss: torch.FloatTensor | None = None
     text_embeds: GLCCLTextFeatures | None = None
     video_embeds: GLCCLVideoFeatures | None = None
+    text_model_output: GLCCLTextFeatures | None = None
+    vision_model_output: GLCCLVideoFeatures | None = None
+
+    def to_tuple(self) -> tuple:
+        # Nested outputs become tuples too, as CLIPOutput does.
+        return tuple(value.to_tuple() if isinstance(value, ModelOutput) else value for value in self.values())
 
 
 class GLCCLTemporalEncoder(CLIPPreTrainedModel):
@@ -113,6 +159,31 @@ class GLCCLTemporalEncoder(CLIPPreTrainedModel):
         hidden = self.encoder(inputs_embeds=hidden, attention_mask=attention_bias).last_hidden_state
         return hidden + frame_embeds
 
+    def initialize_weights(self) -> None:
+        _initialize_weights_as_library(self)
+
+
+@torch.no_grad()
+def _initialize_weights_as_library(model: PreTrainedModel) -> None:
+    r"""
+    `PreTrainedModel.initialize_weights` without its custom-code shortcut, so a weight missing from a checkpoint is
+    initialised by `from_pretrained` exactly as by `GLCCLModel(config)`.
+
+    transformers treats any model defined outside its package as custom code that may overwrite loaded weights in
+    place, and then skips every module whose own parameters are all initialised: parameter-less parents included, such
+    as CLIP's attention and MLP blocks, which set their child linears' scaled std. `from_pretrained` then left those
+    linears at the default N(0, 0.02). Our `_init_weights`, like CLIP's, writes only through
+    `transformers.initialization`, which leaves loaded tensors alone, so the shortcut is not needed.
+    """
+
+    def apply(module: nn.Module, initialize: Callable[..., None]) -> None:
+        # Children first, each sub-model with its own `_init_weights`, as transformers' `smart_apply` does.
+        for child in module.children():
+            apply(child, child._initialize_weights if isinstance(child, PreTrainedModel) else initialize)
+        initialize(module, is_custom_code=False)
+
+    apply(model, model._initialize_weights)
+
 
 class GLCCLPreTrainedModel(PreTrainedModel):
     config: GLCCLConfig
@@ -122,6 +193,9 @@ class GLCCLPreTrainedModel(PreTrainedModel):
     supports_gradient_checkpointing = True
     _supports_sdpa = True
     _no_split_modules = ["CLIPTextEmbeddings", "CLIPEncoderLayer", "CLIPVisionEmbeddings"]
+
+    def initialize_weights(self) -> None:
+        _initialize_weights_as_library(self)
 
     def _init_weights(self, module: nn.Module) -> None:
         factor = self.config.initializer_factor
@@ -207,8 +281,12 @@ class GLCCLModel(GLCCLPreTrainedModel):
         rows = min(positions.shape[0], text_positions.shape[0])
         positions[:rows].copy_(text_positions[:rows])
 
+    @can_return_tuple
     def get_text_features(
-        self, input_ids: torch.LongTensor, attention_mask: torch.Tensor | None = None
+        self,
+        input_ids: torch.LongTensor,
+        attention_mask: torch.Tensor | None = None,
+        **kwargs: Unpack[TransformersKwargs],
     ) -> GLCCLTextFeatures:
         r"""
         Encode texts laid out as the reference (`[SOT] tokens [EOT]` padded to `max_words`).
@@ -216,10 +294,19 @@ class GLCCLModel(GLCCLPreTrainedModel):
         Args:
             input_ids (`torch.LongTensor` of shape `[texts, max_words]`).
             attention_mask (`torch.Tensor` of shape `[texts, max_words]`, *optional*): 1 for real tokens.
+            kwargs: `output_hidden_states`, `output_attentions` and `return_dict`, as every transformers model takes.
 
         In reference mode the text encoder runs with its causal mask only; with `mask_padded_words` the padding mask
-        is applied too.
+        is applied too. Called directly (not traced), it also checks that every text has a real token.
         """
+        if attention_mask is not None and not torch.compiler.is_compiling():
+            _require_a_valid_position(attention_mask, "every text needs at least one token with attention_mask 1")
+        return self._encode_text(input_ids, attention_mask, **kwargs)
+
+    def _encode_text(
+        self, input_ids: torch.LongTensor, attention_mask: torch.Tensor | None, **kwargs: Unpack[TransformersKwargs]
+    ) -> GLCCLTextFeatures:
+        # Shape checks only: forward reads no tensor value on the host, so it exports and never syncs a device.
         if input_ids.ndim != 2 or input_ids.shape[1] != self.config.max_words:
             raise ValueError(
                 f"input_ids must have shape [texts, max_words={self.config.max_words}], got {tuple(input_ids.shape)}"
@@ -230,18 +317,23 @@ class GLCCLModel(GLCCLPreTrainedModel):
             raise ValueError(
                 f"attention_mask shape {tuple(attention_mask.shape)} differs from input_ids {tuple(input_ids.shape)}"
             )
-        if not bool(attention_mask.bool().any(dim=1).all()):
-            raise ValueError("every text needs at least one token with attention_mask 1")
         encoder_mask = attention_mask if self.config.mask_padded_words else None
-        text_outputs = self.text_model(input_ids=input_ids, attention_mask=encoder_mask)
+        text_outputs = self.text_model(input_ids=input_ids, attention_mask=encoder_mask, return_dict=True, **kwargs)
         return GLCCLTextFeatures(
-            sentence_embeds=self.text_projection(text_outputs.pooler_output),
+            last_hidden_state=text_outputs.last_hidden_state,
+            pooler_output=self.text_projection(text_outputs.pooler_output),
+            hidden_states=text_outputs.hidden_states,
+            attentions=text_outputs.attentions,
             word_embeds=self.text_projection(text_outputs.last_hidden_state),
             word_mask=attention_mask.long(),
         )
 
+    @can_return_tuple
     def get_video_features(
-        self, pixel_values: torch.FloatTensor, video_mask: torch.Tensor | None = None
+        self,
+        pixel_values: torch.FloatTensor,
+        video_mask: torch.Tensor | None = None,
+        **kwargs: Unpack[TransformersKwargs],
     ) -> GLCCLVideoFeatures:
         r"""
         Encode videos: CLIP on every frame, then the temporal module.
@@ -250,7 +342,17 @@ class GLCCLModel(GLCCLPreTrainedModel):
             pixel_values (`torch.FloatTensor` of shape `[videos, frames, 3, height, width]`): padded frames are zero
                 images, as the reference feeds them.
             video_mask (`torch.Tensor` of shape `[videos, frames]`, *optional*): 1 for real frames.
+            kwargs: `output_hidden_states`, `output_attentions` and `return_dict`, as every transformers model takes.
+
+        Called directly (not traced), it also checks that every video has a real frame.
         """
+        if video_mask is not None and not torch.compiler.is_compiling():
+            _require_a_valid_position(video_mask, "every video needs at least one frame with video_mask 1")
+        return self._encode_video(pixel_values, video_mask, **kwargs)
+
+    def _encode_video(
+        self, pixel_values: torch.FloatTensor, video_mask: torch.Tensor | None, **kwargs: Unpack[TransformersKwargs]
+    ) -> GLCCLVideoFeatures:
         if pixel_values.ndim != 5:
             raise ValueError(
                 f"pixel_values must have shape [videos, frames, 3, height, width], got {tuple(pixel_values.shape)}"
@@ -262,12 +364,22 @@ class GLCCLModel(GLCCLPreTrainedModel):
             video_mask = torch.ones(videos, frames, dtype=torch.long, device=pixel_values.device)
         elif tuple(video_mask.shape) != (videos, frames):
             raise ValueError(f"video_mask shape {tuple(video_mask.shape)} != [videos, frames] = {(videos, frames)}")
-        if not bool(video_mask.bool().any(dim=1).all()):
-            raise ValueError("every video needs at least one frame with video_mask 1")
-        vision_outputs = self.vision_model(pixel_values=pixel_values.flatten(0, 1))
+        vision_outputs = self.vision_model(pixel_values=pixel_values.flatten(0, 1), return_dict=True, **kwargs)
         frame_embeds = self.visual_projection(vision_outputs.pooler_output).view(videos, frames, -1)
+
+        def per_video(tensor: torch.Tensor | None) -> torch.Tensor | None:
+            # [videos * frames, ...] -> [videos, frames, ...]; a layer left out of `output_hidden_states` stays None.
+            return None if tensor is None else tensor.unflatten(0, (videos, frames))
+
+        def per_video_layers(layers: tuple | None) -> tuple | None:
+            return None if layers is None else tuple(per_video(layer) for layer in layers)
+
         return GLCCLVideoFeatures(
-            frame_embeds=self.temporal_encoder(frame_embeds, video_mask), frame_mask=video_mask.long()
+            last_hidden_state=per_video(vision_outputs.last_hidden_state),
+            pooler_output=self.temporal_encoder(frame_embeds, video_mask),
+            hidden_states=per_video_layers(vision_outputs.hidden_states),
+            attentions=per_video_layers(vision_outputs.attentions),
+            frame_mask=video_mask.long(),
         )
 
     def logit_scale_value(self) -> torch.Tensor:
@@ -309,6 +421,7 @@ class GLCCLModel(GLCCLPreTrainedModel):
         logits = parts.mean(0)
         return (logits, parts) if return_parts else logits
 
+    @can_return_tuple
     def forward(
         self,
         input_ids: torch.LongTensor,
@@ -317,6 +430,7 @@ class GLCCLModel(GLCCLPreTrainedModel):
         video_mask: torch.Tensor | None = None,
         return_loss: bool = False,
         block_size: int | None = None,
+        **kwargs: Unpack[TransformersKwargs],
     ) -> GLCCLOutput:
         r"""
         Score every text of the batch against every video; with `return_loss`, text i and video i are the positive
@@ -329,11 +443,14 @@ class GLCCLModel(GLCCLPreTrainedModel):
             video_mask (`torch.Tensor` of shape `[videos, frames]`, *optional*).
             return_loss (`bool`): compute the training loss (needs as many texts as videos).
             block_size (`int`, *optional*): tile size of the scorer.
+            kwargs: `output_hidden_states`, `output_attentions` (the encoders', in `text_model_output` and
+                `vision_model_output`) and `return_dict`.
         """
         if pixel_values is None:
             raise ValueError("pixel_values is required: GLCCL scores texts against videos")
-        text_features = self.get_text_features(input_ids, attention_mask)
-        video_features = self.get_video_features(pixel_values, video_mask)
+        text_outputs = self._encode_text(input_ids, attention_mask, **kwargs)
+        video_outputs = self._encode_video(pixel_values, video_mask, **kwargs)
+        text_features, video_features = text_outputs.for_scoring(), video_outputs.for_scoring()
         if self.training and is_distributed_training():
             text_features = GLCCLTextFeatures(**{key: gather_batch(value) for key, value in text_features.items()})
             video_features = GLCCLVideoFeatures(**{key: gather_batch(value) for key, value in video_features.items()})
@@ -355,7 +472,16 @@ class GLCCLModel(GLCCLPreTrainedModel):
             csc_loss=csc,
             text_embeds=text_features,
             video_embeds=video_features,
+            text_model_output=text_outputs,
+            vision_model_output=video_outputs,
         )
+
+
+def _require_a_valid_position(mask: torch.Tensor, message: str) -> None:
+    """Raise ValueError(`message`) when a row of `mask` `[rows, positions]` has no 1. Reads the mask on the host,
+    so it runs in the public encode methods only, never inside forward."""
+    if not bool(mask.bool().any(dim=1).all()):
+        raise ValueError(message)
 
 
 # Saved checkpoints carry the modeling files and an `auto_map`, so AutoModel loads them with trust_remote_code.

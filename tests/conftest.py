@@ -22,3 +22,11 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"{SHARED_DATA} not present")
     return SHARED_DATA
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Markers of transformers' common tests (test_transformers_common.py), which its own conftest registers.
+    markers = ("slow", "accelerate_tests", "torch_compile_test", "flash_attn_test", "flash_attn_3_test")
+    markers += ("flash_attn_4_test",)
+    for marker in markers:
+        config.addinivalue_line("markers", f"{marker}: transformers' own test marker")

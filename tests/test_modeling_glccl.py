@@ -9,8 +9,10 @@ import textwrap
 import pytest
 import torch
 from glccl_hf.modeling.losses import csc_loss, infonce_loss
+from huggingface_hub.errors import StrictDataclassClassValidationError, StrictDataclassFieldValidationError
 from modeling_fixtures import (
     EOT,
+    IMAGE,
     MAX_FRAMES,
     MAX_WORDS,
     naive_matrices,
@@ -22,6 +24,7 @@ from modeling_fixtures import (
 )
 from naive_glccl import naive_glccl_loss, naive_glccl_scores
 from transformers import AutoConfig, AutoModel, CLIPConfig, CLIPModel
+from transformers.modeling_outputs import BaseModelOutputWithPooling
 
 from glccl_hf import GLCCLConfig, GLCCLModel, GLCCLTextFeatures, GLCCLVideoFeatures
 
@@ -96,8 +99,8 @@ def test_loss_and_gradients_match_naive_formulation(mode):
         "words": text.word_embeds.clone().requires_grad_(),
         "frames": video.frame_embeds.clone().requires_grad_(),
     }
-    text = GLCCLTextFeatures(leaves["sentence"], leaves["words"], text.word_mask)
-    video = GLCCLVideoFeatures(leaves["frames"], video.frame_mask)
+    text = GLCCLTextFeatures(pooler_output=leaves["sentence"], word_embeds=leaves["words"], word_mask=text.word_mask)
+    video = GLCCLVideoFeatures(pooler_output=leaves["frames"], frame_mask=video.frame_mask)
     weight = model.config.csc_loss_weight
     params = [leaves["sentence"], leaves["words"], leaves["frames"], *model.score_heads.parameters(), model.logit_scale]
 
@@ -138,6 +141,60 @@ def test_loss_backward_reaches_every_parameter():
     without_grad = [name for name, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
     # The text encoder's unused position rows and token rows of absent ids legitimately get no gradient.
     assert [name for name in without_grad if "embedding" not in name] == []
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
+def test_half_precision_inference_and_training_step(dtype, tmp_path):
+    model = tiny_model()
+    model.save_pretrained(tmp_path)
+    input_ids, attention_mask = text_batch([6, 2, 4])
+    pixel_values, video_mask = video_batch([4, 2, 1])
+    with torch.no_grad():
+        expected = model(input_ids, attention_mask, pixel_values, video_mask, return_loss=True)
+    # Features carry the dtype's rounding through the encoders (measured: about 1.4 eps relative for both dtypes);
+    # the scorer works in float32 and maps a feature error to a logit error of at most about the logit scale times
+    # it (measured: 0.9 to 1.6 eps times the scale). 4 eps leaves room for other seeds and kernels.
+    eps = torch.finfo(dtype).eps
+    logit_tolerance = {"rtol": 0.0, "atol": 4 * eps * model.logit_scale_value().item()}
+
+    loaded = GLCCLModel.from_pretrained(tmp_path, dtype=dtype)
+    assert {p.dtype for p in loaded.parameters()} == {dtype}
+    with torch.no_grad():
+        text = loaded.get_text_features(input_ids, attention_mask)
+        video = loaded.get_video_features(pixel_values.to(dtype), video_mask)
+        logits = loaded.similarity(text, video)
+        out = loaded(input_ids, attention_mask, pixel_values.to(dtype), video_mask, return_loss=True)
+    assert text.word_embeds.dtype == video.frame_embeds.dtype == dtype
+    for name, value, reference in (
+        ("sentence", text.sentence_embeds, expected.text_embeds.sentence_embeds),
+        ("words", text.word_embeds, expected.text_embeds.word_embeds),
+        ("frames", video.frame_embeds, expected.video_embeds.frame_embeds),
+    ):
+        feature_tolerance = 4 * eps * reference.abs().max().item()
+        torch.testing.assert_close(value.float(), reference, rtol=0.0, atol=feature_tolerance, msg=name)
+    # The scores are float32 whatever the model's dtype: sums of softmaxes at temperature 0.01.
+    assert logits.dtype == out.logits_per_text.dtype == out.loss.dtype == torch.float32
+    torch.testing.assert_close(logits, expected.logits_per_text, **logit_tolerance)
+    torch.testing.assert_close(out.logits_per_text, expected.logits_per_text, **logit_tolerance)
+    torch.testing.assert_close(out.loss, expected.loss, **logit_tolerance)
+    # A float32 model cast afterwards holds the same half-precision weights and gives the same result.
+    with torch.no_grad():
+        cast = tiny_model().to(dtype)(input_ids, attention_mask, pixel_values.to(dtype), video_mask)
+    torch.testing.assert_close(cast.logits_per_text, out.logits_per_text, rtol=0.0, atol=0.0)
+
+    # A training step: the gradient reaches the parameters in their dtype, and the step keeps them finite.
+    loaded.train()
+    optimizer = torch.optim.AdamW(loaded.parameters(), lr=1e-3, betas=(0.9, 0.98), eps=1e-6)
+    before = {name: p.detach().clone() for name, p in loaded.named_parameters()}
+    loaded(input_ids, attention_mask, pixel_values.to(dtype), video_mask, return_loss=True).loss.backward()
+    grads = {name: p.grad for name, p in loaded.named_parameters() if p.grad is not None}
+    assert {g.dtype for g in grads.values()} == {dtype}
+    assert all(torch.isfinite(g).all() for g in grads.values())
+    assert grads["score_heads.frame_word_word_pool"].abs().sum() > 0 and grads["logit_scale"] != 0
+    optimizer.step()
+    changed = [name for name, p in loaded.named_parameters() if not torch.equal(p.detach(), before[name])]
+    assert {"score_heads.frame_word_sentence_pool", "temporal_encoder.encoder.layers.0.mlp.fc1.weight"} <= set(changed)
+    assert all(torch.isfinite(p).all() for p in loaded.parameters())
 
 
 def test_batch_of_one_gives_finite_loss_and_zero_csc():
@@ -269,6 +326,30 @@ def test_bad_inputs_are_rejected_with_clear_errors():
         tiny_config(max_frames=99)
 
 
+def test_temporal_layer_norm_eps_is_the_references_and_leaves_clip_towers_alone(tmp_path):
+    model = tiny_model()
+    # CLIP4Clip's temporal blocks use its own LayerNorm with epsilon 1e-12; CLIP's towers keep their 1e-5.
+    assert model.config.temporal_layer_norm_eps == 1e-12
+    temporal_norms = [m for m in model.temporal_encoder.modules() if isinstance(m, torch.nn.LayerNorm)]
+    assert temporal_norms and all(norm.eps == 1e-12 for norm in temporal_norms)
+    for tower in (model.text_model, model.vision_model):
+        assert all(m.eps == 1e-5 for m in tower.modules() if isinstance(m, torch.nn.LayerNorm))
+
+    # A config saved before the field existed loads with the reference's value; an explicit value is kept.
+    model.save_pretrained(tmp_path / "old")
+    saved = json.loads((tmp_path / "old" / "config.json").read_text())
+    assert saved.pop("temporal_layer_norm_eps") == 1e-12
+    (tmp_path / "old" / "config.json").write_text(json.dumps(saved))
+    assert GLCCLModel.from_pretrained(tmp_path / "old").temporal_encoder.encoder.layers[0].layer_norm2.eps == 1e-12
+    explicit = GLCCLModel(tiny_config(temporal_layer_norm_eps=1e-5))
+    explicit.save_pretrained(tmp_path / "explicit")
+    reloaded = GLCCLModel.from_pretrained(tmp_path / "explicit")
+    assert reloaded.config.temporal_layer_norm_eps == 1e-5
+    assert reloaded.temporal_encoder.encoder.layers[1].layer_norm1.eps == 1e-5
+    with pytest.raises(ValueError, match="temporal_layer_norm_eps must be positive"):
+        tiny_config(temporal_layer_norm_eps=0.0)
+
+
 def test_save_and_load_round_trip(tmp_path):
     model = tiny_model(mask_padded_frames=True)
     inputs = (*text_batch([6, 2]), *video_batch([4, 1]))
@@ -353,6 +434,90 @@ def test_from_clip_pretrained_temporal_layers_equal_text_layers(tmp_path):
     )
     for matrix in model.score_heads.parameters():
         torch.testing.assert_close(matrix, torch.eye(matrix.shape[0]))
+    # The copied layers take the reference's temporal LayerNorm epsilon, not the text layers' 1e-5.
+    assert model.temporal_encoder.encoder.layers[0].layer_norm1.eps == 1e-12
+    assert clip.text_model.encoder.layers[0].layer_norm1.eps == model.text_model.encoder.layers[0].layer_norm1.eps
     # A CLIPModel checkpoint also loads straight into GLCCLModel.from_pretrained with a GLCCL config.
     direct = GLCCLModel.from_pretrained(tmp_path / "clip", config=tiny_config())
     torch.testing.assert_close(direct.text_projection.weight, clip.text_projection.weight)
+
+
+def test_features_follow_base_model_output_with_pooling_and_keep_their_names():
+    model = tiny_model()
+    input_ids, attention_mask = text_batch([6, 2])
+    pixel_values, video_mask = video_batch([4, 1])
+    layers = model.config.text_config.num_hidden_layers
+
+    text = model.get_text_features(input_ids, attention_mask, output_hidden_states=True)
+    assert isinstance(text, BaseModelOutputWithPooling)
+    assert text.last_hidden_state.shape == (2, MAX_WORDS, model.config.text_config.hidden_size)
+    assert text.sentence_embeds is text.pooler_output and text.pooler_output.shape == (2, 32)
+    assert text.word_embeds.shape == (2, MAX_WORDS, 32) and text.word_mask.tolist() == attention_mask.tolist()
+    assert len(text.hidden_states) == layers + 1
+
+    video = model.get_video_features(pixel_values, video_mask, output_hidden_states=True)
+    patches = (IMAGE // model.config.vision_config.patch_size) ** 2 + 1
+    assert isinstance(video, BaseModelOutputWithPooling)
+    assert video.frame_embeds is video.pooler_output and video.pooler_output.shape == (2, MAX_FRAMES, 32)
+    assert video.last_hidden_state.shape == (2, MAX_FRAMES, patches, model.config.vision_config.hidden_size)
+    assert len(video.hidden_states) == model.config.vision_config.num_hidden_layers + 1
+    assert video.hidden_states[-1].shape == video.last_hidden_state.shape
+
+    as_tuple = model.get_text_features(input_ids, attention_mask, return_dict=False)
+    assert isinstance(as_tuple, tuple)
+    torch.testing.assert_close(as_tuple[1], text.pooler_output)
+
+    out = model(input_ids, attention_mask, pixel_values, video_mask, output_hidden_states=True)
+    assert len(out.text_model_output.hidden_states) == layers + 1
+    assert len(out.vision_model_output.hidden_states) == model.config.vision_config.num_hidden_layers + 1
+    torch.testing.assert_close(out.text_embeds.sentence_embeds, text.sentence_embeds)
+    torch.testing.assert_close(out.video_embeds.frame_embeds, video.frame_embeds)
+    assert isinstance(model(input_ids, attention_mask, pixel_values, video_mask, return_dict=False), tuple)
+
+
+def test_forward_exports_with_torch_export():
+    model = tiny_model()
+    input_ids, attention_mask = text_batch([6, 2, 3])
+    pixel_values, video_mask = video_batch([4, 1, 2])
+    inputs = dict(input_ids=input_ids, attention_mask=attention_mask, pixel_values=pixel_values, video_mask=video_mask)
+    with torch.no_grad():
+        program = torch.export.export(model, args=(), kwargs=inputs, strict=False)
+        torch.testing.assert_close(program.module()(**inputs).logits_per_text, model(**inputs).logits_per_text)
+
+
+def test_from_pretrained_initialises_missing_weights_as_the_constructor():
+    config = tiny_config(temporal_layers=2)
+    built = GLCCLModel(config).state_dict()
+    loaded = GLCCLModel.from_pretrained(None, config=config, state_dict={}).state_dict()
+    assert built.keys() == loaded.keys()
+    for name, value in built.items():
+        if torch.equal(value, loaded[name]):
+            continue  # constants: identity heads, LayerNorm ones, zero biases, position ids, logit scale
+        # Random tensors differ draw by draw; their scheme shows in the spread (CLIP's attention linears use
+        # width^-0.5 * (2 * layers)^-0.5, 0.088 here, where the library default gives 0.02). Small tensors get a
+        # wider band for the sampling error of their std.
+        low, high = (0.8, 1.25) if value.numel() >= 256 else (0.5, 2.0)
+        ratio = float(loaded[name].float().std() / value.float().std())
+        assert low < ratio < high, f"{name}: std {loaded[name].std():.4f} via from_pretrained, {value.std():.4f} built"
+
+
+def test_config_fields_are_typed_and_validated():
+    with pytest.raises(StrictDataclassFieldValidationError, match="max_words"):
+        GLCCLConfig(max_words="8")
+    with pytest.raises(StrictDataclassFieldValidationError, match="text_guided"):
+        GLCCLConfig(text_guided="yes")
+    config = GLCCLConfig()
+    config.max_words = 100
+    with pytest.raises(StrictDataclassClassValidationError, match="max_words=100"):
+        config.validate()
+
+
+@pytest.mark.skipif(
+    not hasattr(GLCCLModel, "activation_checkpointing_enable"), reason="this transformers predates it"
+)
+def test_activation_checkpointing_reaches_every_encoder():
+    model = tiny_model().train()
+    model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    for encoder in (model.text_model, model.vision_model, model.temporal_encoder):
+        assert encoder.encoder.layers[0].gradient_checkpointing
+    model(*text_batch([6, 2]), *video_batch([4, 1]), return_loss=True).loss.backward()
