@@ -421,6 +421,16 @@ class GLCCLModel(GLCCLPreTrainedModel):
         logits = parts.mean(0)
         return (logits, parts) if return_parts else logits
 
+    def _check_masked_rows(self, attention_mask: torch.Tensor | None, video_mask: torch.Tensor | None) -> None:
+        """With a masking switch on, an all-padding text or video would score NaN: refuse it. The reference's mode
+        reads no mask value on the host (no device sync), and traced graphs skip the check."""
+        if torch.compiler.is_compiling():
+            return
+        if self.config.mask_padded_words and attention_mask is not None:
+            _require_a_valid_position(attention_mask, "every text needs at least one token with attention_mask 1")
+        if self.config.mask_padded_frames and video_mask is not None:
+            _require_a_valid_position(video_mask, "every video needs at least one frame with video_mask 1")
+
     @can_return_tuple
     def forward(
         self,
@@ -448,6 +458,7 @@ class GLCCLModel(GLCCLPreTrainedModel):
         """
         if pixel_values is None:
             raise ValueError("pixel_values is required: GLCCL scores texts against videos")
+        self._check_masked_rows(attention_mask, video_mask)
         text_outputs = self._encode_text(input_ids, attention_mask, **kwargs)
         video_outputs = self._encode_video(pixel_values, video_mask, **kwargs)
         text_features, video_features = text_outputs.for_scoring(), video_outputs.for_scoring()
@@ -478,8 +489,8 @@ class GLCCLModel(GLCCLPreTrainedModel):
 
 
 def _require_a_valid_position(mask: torch.Tensor, message: str) -> None:
-    """Raise ValueError(`message`) when a row of `mask` `[rows, positions]` has no 1. Reads the mask on the host,
-    so it runs in the public encode methods only, never inside forward."""
+    """Raise ValueError(`message`) when a row of `mask` `[rows, positions]` has no 1. Reads the mask on the host, so
+    forward runs it only where a masking switch makes an empty row NaN."""
     if not bool(mask.bool().any(dim=1).all()):
         raise ValueError(message)
 

@@ -521,3 +521,20 @@ def test_activation_checkpointing_reaches_every_encoder():
     for encoder in (model.text_model, model.vision_model, model.temporal_encoder):
         assert encoder.encoder.layers[0].gradient_checkpointing
     model(*text_batch([6, 2]), *video_batch([4, 1]), return_loss=True).loss.backward()
+
+
+@pytest.mark.parametrize("switch", ["mask_padded_words", "mask_padded_frames"])
+def test_forward_refuses_an_empty_row_when_masking_would_make_it_nan(switch):
+    # With a masking switch on, a text without tokens or a video without frames has nothing to attend to: its
+    # scores would be NaN. forward says so instead (eagerly; traced graphs skip the host read).
+    model = tiny_model(**{switch: True})
+    input_ids, attention_mask = text_batch([3, 5])
+    pixel_values, video_mask = video_batch([2, 4])
+    if switch == "mask_padded_words":
+        attention_mask[1] = 0
+        match = "every text needs at least one token"
+    else:
+        video_mask[1] = 0
+        match = "every video needs at least one frame"
+    with torch.no_grad(), pytest.raises(ValueError, match=match):
+        model(input_ids, attention_mask, pixel_values, video_mask)
