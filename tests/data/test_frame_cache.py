@@ -220,7 +220,7 @@ def test_sigkill_loses_at_most_the_shard_in_flight(tmp_path, processor, monkeypa
             assert child.poll() is None, "the caching process ended before it was killed"
             assert time.monotonic() < deadline, "no shard written in time"
             time.sleep(0.05)
-        time.sleep(0.5)
+        time.sleep(0.1)  # into the third shard
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=30)
     finally:
