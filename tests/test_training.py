@@ -18,8 +18,15 @@ from modeling_fixtures import tiny_model
 from train_ddp_check import PairDataset, collate_pairs, run, synthetic_processor, synthetic_tiny_model
 from transformers import AutoModel, AutoProcessor
 
+import glccl_hf.processing
 from glccl_hf import GLCCLModel, GLCCLProcessor
-from glccl_hf.data import GLCCLDataCollator, load_retrieval_dataset, load_synthetic_tokenizer, make_synthetic_corpus
+from glccl_hf.data import (
+    FrameCache,
+    GLCCLDataCollator,
+    load_retrieval_dataset,
+    load_synthetic_tokenizer,
+    make_synthetic_corpus,
+)
 from glccl_hf.evaluation import evaluate_retrieval
 from glccl_hf.training import GLCCLTrainer, GLCCLTrainingArguments, glccl_parameter_groups, parameter_group_names
 
@@ -437,3 +444,29 @@ def test_script_refuses_inconsistent_setups(script, corpus, tmp_path):
         _run_main(script, [*base, "--do_train", "--clip_model", "a", "--model_name_or_path", "b"])
     with pytest.raises(ValueError, match="contradicts"):
         _run_main(script, [*base, "--do_train", "--config_overrides", "max_words=8", "--max_words", "16", *tokenizer])
+
+
+def test_script_frame_cache_gives_the_same_run(script, corpus, tokenizer, tmp_path, monkeypatch):
+    synthetic_tiny_model(tokenizer).config.save_pretrained(tmp_path / "config")
+    cache = tmp_path / "frames"
+
+    def run(name: str, *extra: str) -> dict[str, float]:
+        argv = [
+            "--dataset", str(corpus), "--config_name", str(tmp_path / "config"),
+            "--tokenizer_name", str(corpus / "tokenizer"), "--do_train", "--do_predict", "--max_steps", "2",
+            "--global_batch_size", "4", "--output_dir", str(tmp_path / name), "--use_cpu", "--report_to", "none",
+            "--disable_tqdm", "true", "--save_strategy", "no", *extra,
+        ]  # fmt: skip
+        metrics = _run_main(script, argv)
+        return {key: value for key, value in metrics.items() if not key.endswith(("_runtime", "_per_second"))}
+
+    decoded = run("decoded")
+    reads = []
+    read_frames = glccl_hf.processing.read_frames
+    monkeypatch.setattr(
+        glccl_hf.processing, "read_frames", lambda source, *a, **k: reads.append(source) or read_frames(source, *a, **k)
+    )
+    assert run("cached", "--frame_cache", str(cache)) == decoded
+    train, test = (set(load_retrieval_dataset(corpus, split)["video"]) for split in ("train", "test"))
+    assert len(FrameCache(cache)) == len(train | test)
+    assert sorted(reads) == sorted(train | test)  # each video decoded once, into the cache; every batch read from it

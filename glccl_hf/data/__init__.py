@@ -2,7 +2,14 @@
 cache."""
 
 from .collator import GLCCLDataCollator
-from .frame_cache import FRAME_CACHE_COLUMN, FrameCache, cache_frames, load_cached_video, sampling_settings
+from .frame_cache import (
+    CACHE_FORMATS,
+    FRAME_CACHE_COLUMN,
+    FrameCache,
+    cache_frames,
+    load_cached_video,
+    sampling_settings,
+)
 from .loaders import (
     LAYOUTS,
     RETRIEVAL_FEATURES_BYTES,
@@ -23,6 +30,7 @@ from .synthetic import (
 )
 
 __all__ = [
+    "CACHE_FORMATS",
     "FRAME_CACHE_COLUMN",
     "FrameCache",
     "GLCCLDataCollator",
