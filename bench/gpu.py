@@ -123,41 +123,50 @@ def _to(features, device: torch.device, dtype: torch.dtype):
     )
 
 
+# The precisions measured: (name, weights and features dtype, autocast dtype or None).
+SCORER_PRECISIONS = (
+    ("fp32", torch.float32, None),
+    ("bf16", torch.float32, torch.bfloat16),  # bf16 features under bf16 autocast, as the Trainer's bf16 mode runs it
+)
+
+
+def time_similarity(model, text, video, device: torch.device, autocast: torch.dtype | None, repeats: int):
+    """(median seconds, peak bytes, logits) of `model.similarity` after one warm-up call."""
+    context = torch.autocast(device.type, dtype=autocast or torch.float32, enabled=autocast is not None)
+    times = []
+    with torch.no_grad(), context:
+        model.similarity(text, video)  # warm up (kernels, allocator)
+        start_bytes = _peak_start(device)
+        for _ in range(repeats):
+            _sync(device)
+            start = time.perf_counter()
+            logits = model.similarity(text, video)
+            _sync(device)
+            times.append(time.perf_counter() - start)
+    return statistics.median(times), _peak_bytes(device, start_bytes), logits.float().cpu()
+
+
 def run_scorer(device: torch.device, sizes: list[int], repeats: int) -> list[dict[str, Any]]:
     model = scorer_model().to(device)
     rows = []
     for size in sizes:
         text, video = scorer_features(size, size)
         reference = None
-        for dtype_name in ("float32", "bfloat16"):
-            dtype = getattr(torch, dtype_name)
+        for name, dtype, autocast in SCORER_PRECISIONS:
+            row: dict[str, Any] = {"texts": size, "videos": size, "dtype": name}
             model.to(dtype)
-            t, v = _to(text, device, dtype), _to(video, device, dtype)
-            times = []
-            with torch.no_grad():
-                model.similarity(t, v)  # warm up (kernels, allocator)
-                start_bytes = _peak_start(device)
-                for _ in range(repeats):
-                    _sync(device)
-                    start = time.perf_counter()
-                    logits = model.similarity(t, v)
-                    _sync(device)
-                    times.append(time.perf_counter() - start)
-            logits = logits.float().cpu()
+            t, v = (_to(features, device, autocast or dtype) for features in (text, video))
+            try:
+                seconds, peak, logits = time_similarity(model, t, v, device, autocast, repeats)
+            except RuntimeError as err:  # one precision failing does not hide the others
+                rows.append({**row, "error": f"{type(err).__name__}: {err}"})
+                continue
+            finally:
+                model.to(torch.float32)
             reference = logits if reference is None else reference
-            rows.append(
-                {
-                    "texts": size,
-                    "videos": size,
-                    "dtype": dtype_name,
-                    "seconds": statistics.median(times),
-                    "peak_bytes": _peak_bytes(device, start_bytes),
-                    "max_abs_diff_vs_fp32": (logits - reference).abs().max().item(),
-                    "logit_range": [logits.min().item(), logits.max().item()],
-                }
-            )
-            del t, v, logits
-        model.to(torch.float32)
+            row.update(seconds=seconds, peak_bytes=peak, max_abs_diff_vs_fp32=(logits - reference).abs().max().item())
+            row["logit_range"] = [logits.min().item(), logits.max().item()]
+            rows.append(row)
     return rows
 
 
@@ -165,13 +174,25 @@ def run_scorer(device: torch.device, sizes: list[int], repeats: int) -> list[dic
 
 
 def run_train_step(device: torch.device, out: Path, quick: bool, timeout: float) -> dict[str, Any]:
-    """`bench/train_step.py` (each setting in its own process) with its JSON."""
+    """`bench/train_step.py` with its JSON: each setting in its own process; in quick mode a tiny model, in this
+    process (the code path, without the processes' start-up time)."""
+    if quick:
+        sys.path.insert(0, str(ROOT / "bench"))
+        from train_step import SETTINGS, measure_step
+
+        args = argparse.Namespace(device=str(device), batch=2, words=8, frames=2, steps=1, tiny=True)
+        results = [
+            {
+                "precision": precision,
+                "gradient_checkpointing": checkpointing,
+                **measure_step(precision, checkpointing, args),
+            }
+            for precision, checkpointing in SETTINGS
+        ]
+        return {"settings": vars(args), "results": results}
     path = out / "train_step.json"
     command = [sys.executable, str(ROOT / "bench" / "train_step.py"), "--device", str(device), "--json", str(path)]
-    if quick:
-        command += ["--tiny", "--batch", "2", "--frames", "2", "--words", "8", "--steps", "1"]
-    else:
-        command += ["--batch", "128", "--frames", "12", "--words", "32", "--steps", "5"]
+    command += ["--batch", "128", "--frames", "12", "--words", "32", "--steps", "5"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
     if result.returncode != 0 or not path.is_file():
         raise RuntimeError(f"bench/train_step.py failed ({result.returncode}):\n{result.stderr[-3000:]}")
@@ -249,10 +270,18 @@ def run_encoding(device: torch.device, tmp: Path, videos: int, workers: int, bat
 
 
 def run_demo(device: torch.device, out: Path, quick: bool, timeout: float) -> dict[str, Any]:
+    """`make demo` (`python -m glccl_hf.demo`, defaults) in its own process; in quick mode a toy-sized demo run in
+    this process (it trains on the GPU whenever one is visible)."""
     demo_dir = out / "demo_output"
-    command = [sys.executable, "-m", "glccl_hf.demo", "--output_dir", str(demo_dir)]
     if quick:
-        command += ["--n_train", "8", "--n_test", "4", "--max_steps", "2", "--batch_size", "4"]
+        from glccl_hf.demo import DemoSettings
+        from glccl_hf.demo import run_demo as demo
+
+        settings = DemoSettings(n_train=4, n_test=2, max_steps=1, batch_size=4)
+        start = time.perf_counter()
+        metrics = demo(demo_dir, settings)
+        return {"seconds": time.perf_counter() - start, "metrics": metrics, "settings": vars(settings)}
+    command = [sys.executable, "-m", "glccl_hf.demo", "--output_dir", str(demo_dir)]
     env = dict(os.environ)
     if device.type == "cpu":
         env["CUDA_VISIBLE_DEVICES"] = ""  # the demo trains on the GPU whenever one is visible
@@ -314,6 +343,11 @@ def table(report: dict[str, Any]) -> str:
     lines += ["|---|---|---|---|---|"]
     if isinstance(scorer, list):
         for row in scorer:
+            if "error" in row:
+                lines.append(
+                    f"| {row['texts']} x {row['videos']} | {row['dtype']} | failed: {row['error'][:100]} | | |"
+                )
+                continue
             lines.append(
                 f"| {row['texts']} x {row['videos']} | {row['dtype']} | {row['seconds']:.4f} | "
                 f"{row['peak_bytes'] / mib:.0f} | {row['max_abs_diff_vs_fp32']:.2e} |"
@@ -353,6 +387,8 @@ def table(report: dict[str, Any]) -> str:
 def failures(report: dict[str, Any]) -> list[str]:
     """The parts (and training settings) that failed."""
     failed = [name for name, part in report.items() if isinstance(part, dict) and "error" in part]
+    if isinstance(report.get("scorer"), list):
+        failed += [f"scorer {r['texts']} x {r['videos']} {r['dtype']}" for r in report["scorer"] if "error" in r]
     step = report.get("train_step")
     if isinstance(step, dict):
         failed += [
@@ -378,13 +414,13 @@ def main(argv: list[str] | None = None) -> int:
     clock = Clock(args.budget)
     quick = args.quick
     report: dict[str, Any] = {"environment": environment(device), "quick": quick}
-    workers = 2 if quick else min(8, os.cpu_count() or 1)
+    workers = 0 if quick else min(8, os.cpu_count() or 1)
     with tempfile.TemporaryDirectory(prefix="glccl-gpu-check-") as tmp_dir:
         tmp = Path(tmp_dir)
-        sizes = [32, 64] if quick else [1000, 5000]
+        sizes = [16, 32] if quick else [1000, 5000]
         _part(report, "scorer", clock, 5, lambda: run_scorer(device, sizes, 1 if quick else 3))
         _part(report, "train_step", clock, 10, lambda: run_train_step(device, out, quick, clock.left()))
-        videos, batch = (4, 2) if quick else (256, 64)
+        videos, batch = (2, 2) if quick else (256, 64)
         _part(report, "video_encoding", clock, 10, lambda: run_encoding(device, tmp, videos, workers, batch, quick))
         _part(report, "demo", clock, 20, lambda: run_demo(device, out, quick, clock.left()))
     report["total_seconds"] = args.budget - clock.left()

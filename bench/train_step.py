@@ -45,8 +45,9 @@ def _vit_b32_config(max_words: int, max_frames: int, tiny: bool = False):
     return GLCCLConfig(max_words=max_words, max_frames=max_frames, vision_config={"patch_size": 32})
 
 
-def _measure(precision: str, checkpointing: bool, args: argparse.Namespace) -> dict:
-    """One setting, in a child process: median seconds per step over `args.steps` after one warm-up step."""
+def measure_step(precision: str, checkpointing: bool, args: argparse.Namespace) -> dict:
+    """One setting (run in its own process for a clean peak memory): median samples/s over `args.steps` after one
+    warm-up step. `args` has device, batch, words, frames, steps and tiny."""
     from glccl_hf import GLCCLModel
 
     torch.manual_seed(0)
@@ -98,7 +99,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         precision, checkpointing = args.child[0], args.child[1] == "1"
-        print(json.dumps(_measure(precision, checkpointing, args)))
+        print(json.dumps(measure_step(precision, checkpointing, args)))
         return
 
     name = torch.cuda.get_device_name() if args.device.startswith("cuda") else "CPU"
