@@ -313,3 +313,19 @@ def test_bad_arguments_are_named(processor, train, tmp_path, kwargs, message) ->
 def test_missing_cache_folder_is_named(tmp_path) -> None:
     with pytest.raises(FileNotFoundError, match="no frame cache here"):
         FrameCache(tmp_path)
+
+
+def test_evaluation_script_reads_a_frame_cache(corpus, processor, tmp_path) -> None:
+    checkpoint = tmp_path / "checkpoint"
+    tiny_model(processor).save_pretrained(checkpoint)
+    processor.save_pretrained(checkpoint)
+    script = TESTS.parent / "examples" / "evaluate_glccl.py"
+    base = [sys.executable, str(script), str(checkpoint), str(corpus), "--device", "cpu", "--no_progress"]
+    outputs = {}
+    for name, extra in (("decoded", []), ("cached", ["--frame_cache", str(tmp_path / "cache")])):
+        outputs[name] = tmp_path / f"{name}.json"
+        command = [*base, "--output", str(outputs[name]), *extra]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+        assert result.returncode == 0, result.stderr[-3000:]
+    assert outputs["cached"].read_text() == outputs["decoded"].read_text()
+    assert len(FrameCache(tmp_path / "cache")) == 3  # the test split's videos
