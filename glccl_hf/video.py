@@ -643,5 +643,7 @@ def preprocess_frames(frames: torch.Tensor, image_size: int = 224) -> torch.Tens
     std = torch.tensor(CLIP_STD, dtype=torch.float32).view(1, 3, 1, 1) * 255.0
     out = torch.empty(cropped.shape, dtype=torch.float32)
     for i in range(0, cropped.shape[0], _PREPROCESS_CHUNK):
-        out[i : i + _PREPROCESS_CHUNK] = (cropped[i : i + _PREPROCESS_CHUNK].to(torch.float32) - mean) / std
+        # (x - mean) / std written in place: the same float32 operations, one temporary fewer.
+        torch.sub(cropped[i : i + _PREPROCESS_CHUNK].to(torch.float32), mean, out=out[i : i + _PREPROCESS_CHUNK])
+        out[i : i + _PREPROCESS_CHUNK].div_(std)
     return out
