@@ -92,9 +92,12 @@ def jpeg_psnr(raw_dir: Path, jpeg_dir: Path, videos: list[str], settings: dict) 
 
 
 def demo_metrics(tmp: Path, steps: int, quality: int) -> dict[str, dict[str, float]]:
-    """The demo's GLCCL trained and tested from a raw and from a JPEG frame cache of the synthetic corpus."""
+    """The demo's GLCCL trained and tested from a raw and from a JPEG frame cache of the synthetic corpus, and the
+    raw-trained model tested on the JPEG cache (JPEG's effect on the inputs alone, without a second training)."""
+    from glccl_hf import GLCCLModel
     from glccl_hf.data import cache_frames, load_retrieval_dataset, load_synthetic_tokenizer, make_synthetic_corpus
     from glccl_hf.demo import DemoSettings, train_variant
+    from glccl_hf.evaluation import evaluate_retrieval
     from glccl_hf.processing import GLCCLProcessor
 
     settings = DemoSettings(max_steps=steps)
@@ -105,14 +108,17 @@ def demo_metrics(tmp: Path, steps: int, quality: int) -> dict[str, dict[str, flo
         max_frames=settings.max_frames,
         image_size=settings.image_size,
     )
-    results = {}
+    results, tests = {}, {}
     for fmt in ("raw", "jpeg"):
-        splits = [
+        train, tests[fmt] = [
             cache_frames(load_retrieval_dataset(corpus, split), processor, tmp / f"demo_{fmt}", format=fmt,
                          jpeg_quality=quality)
             for split in ("train", "test")
         ]  # fmt: skip
-        results[fmt], _ = train_variant("glccl", {}, *splits, processor, settings, tmp / f"demo_out_{fmt}")
+        name = f"trained on {fmt}, tested on {fmt}"
+        results[name], _ = train_variant("glccl", {}, train, tests[fmt], processor, settings, tmp / f"demo_out_{fmt}")
+    model = GLCCLModel.from_pretrained(tmp / "demo_out_raw" / "glccl")
+    results["trained on raw, tested on jpeg"] = evaluate_retrieval(model, processor, tests["jpeg"], batch_size=64)
     return results
 
 
@@ -188,10 +194,10 @@ def main() -> None:
             torch.set_num_threads(threads)
             results = demo_metrics(tmp, args.demo_steps, args.jpeg_quality)
             print(f"\ndemo GLCCL ({args.demo_steps} steps) test metrics from a raw and a JPEG frame cache:")
-            keys = list(results["raw"])
-            print(f"{'cache':<8}" + "".join(f"{key:>10}" for key in keys))
-            for fmt, metrics in results.items():
-                print(f"{fmt:<8}" + "".join(f"{metrics[key]:>10.1f}" for key in keys))
+            keys = list(next(iter(results.values())))
+            print(f"{'frame cache':<32}" + "".join(f"{key:>10}" for key in keys))
+            for name, metrics in results.items():
+                print(f"{name:<32}" + "".join(f"{metrics[key]:>10.1f}" for key in keys))
 
 
 if __name__ == "__main__":
