@@ -36,6 +36,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from .data.collator import _with_name
+from .data.frame_cache import FRAME_CACHE_COLUMN, load_cached_video
 from .data.loaders import _preview
 from .modeling.modeling_glccl import GLCCLTextFeatures, GLCCLVideoFeatures
 from .modeling.video_glccl import VideoDecodeError
@@ -388,10 +389,13 @@ def _video_name(source: Any, index: int, names: Sequence[str] | None) -> str:
 class _DecodedVideos(Dataset):
     """Decodes and preprocesses video `i` on access, so a DataLoader's workers decode in parallel."""
 
-    def __init__(self, processor: Any, videos: Sequence[Any], names: Sequence[str] | None):
+    def __init__(
+        self, processor: Any, videos: Sequence[Any], names: Sequence[str] | None, frame_cache: str | None = None
+    ):
         self.processor = processor
         self.videos = videos
         self.names = names
+        self.frame_cache = frame_cache
 
     def __len__(self) -> int:
         return len(self.videos)
@@ -400,6 +404,8 @@ class _DecodedVideos(Dataset):
         source = _video_source(self.videos[index])
         name = _video_name(source, index, self.names)
         try:
+            if self.frame_cache is not None and isinstance(source, (str, os.PathLike, bytes, bytearray)):
+                return load_cached_video(self.processor, source, self.frame_cache, name=name)
             return self.processor.load_video(source, name=name)
         except (FileNotFoundError, VideoDecodeError) as err:
             if name in str(err):
@@ -417,6 +423,7 @@ def encode_videos(
     device: str | torch.device | None = None,
     progress: bool = True,
     names: Sequence[str] | None = None,
+    frame_cache: str | os.PathLike | None = None,
 ) -> GLCCLVideoFeatures:
     """Decode and encode videos once, in batches, with the model in eval mode and without autograd.
 
@@ -433,6 +440,8 @@ def encode_videos(
         device: run on this device (the model is moved there); default: the model's device.
         progress: show a tqdm bar.
         names: optional label per video (e.g. its id), used in error messages for in-memory videos.
+        frame_cache: a folder written by ``glccl_hf.data.cache_frames``: videos it holds for the processor's
+            settings are read from it instead of decoded (same features; a video it lacks is decoded).
 
     Returns:
         GLCCLVideoFeatures with ``frame_embeds`` [videos, frames, D] and ``frame_mask`` [videos, frames], on `device`.
@@ -450,7 +459,7 @@ def encode_videos(
         raise ValueError(f"num_workers must be an integer >= 0, got {num_workers!r}")
     device = _resolve_device(model, device)
     loader = DataLoader(
-        _DecodedVideos(processor, videos, names),
+        _DecodedVideos(processor, videos, names, None if frame_cache is None else os.fspath(frame_cache)),
         batch_size=batch_size,
         shuffle=False,
         num_workers=num_workers,
@@ -569,12 +578,15 @@ class RetrievalCorpus:
         videos: the videos in column order (one per video: the rows with ``caption_index == 0`` ordered by
             ``video_index``), read lazily from the dataset.
         video_ids: the id of each video column (``video_id``, or the video index as a string when absent).
+        frame_cache: the frame cache folder of the dataset's ``frame_cache`` column (``glccl_hf.data.cache_frames``),
+            or None.
     """
 
     captions: list[str]
     text_to_video: torch.Tensor
     videos: Sequence[Any]
     video_ids: list[str]
+    frame_cache: str | None = None
 
 
 def retrieval_corpus(dataset: Any) -> RetrievalCorpus:
@@ -622,7 +634,16 @@ def retrieval_corpus(dataset: Any) -> RetrievalCorpus:
         text_to_video=torch.from_numpy(video_index),
         videos=_ColumnView(dataset, "video", video_rows.tolist()),
         video_ids=video_ids,
+        frame_cache=_frame_cache_folder(dataset) if FRAME_CACHE_COLUMN in columns else None,
     )
+
+
+def _frame_cache_folder(dataset: Any) -> str | None:
+    """The one frame cache folder a dataset's ``frame_cache`` column names (None if it names none)."""
+    folders = {folder for folder in dataset[FRAME_CACHE_COLUMN] if folder is not None}
+    if len(folders) > 1:
+        raise ValueError(f"column {FRAME_CACHE_COLUMN!r} names {len(folders)} frame caches: {sorted(folders)}; use one")
+    return folders.pop() if folders else None
 
 
 @dataclass
@@ -680,6 +701,7 @@ def score_dataset(
         device=device,
         progress=progress,
         names=corpus.video_ids,
+        frame_cache=corpus.frame_cache,
     )
     return RetrievalScores(
         similarity=score_features(model, text, video, block_size=block_size),

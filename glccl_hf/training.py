@@ -432,6 +432,7 @@ class GLCCLTrainer(Trainer):
                 device=self.args.device,
                 progress=progress,
                 names=[corpus.video_ids[i] for i in video_rows],
+                frame_cache=corpus.frame_cache,
             )
         all_videos = GLCCLVideoFeatures(
             **{key: self._gather_shards(value, len(corpus.videos)) for key, value in video.items()}

@@ -15,6 +15,7 @@ from .modeling.video_glccl import (
     check_sampling_args,
     preprocess_frames,
     read_frames,
+    resize_crop_frames,
     sample_timestamps,
 )
 
@@ -29,5 +30,6 @@ __all__ = [
     "check_sampling_args",
     "preprocess_frames",
     "read_frames",
+    "resize_crop_frames",
     "sample_timestamps",
 ]

@@ -21,7 +21,15 @@ import torch
 from transformers import BatchFeature
 from transformers.processing_utils import ProcessorMixin
 
-from .video_glccl import BACKENDS, VideoFrames, check_max_seconds, check_sampling_args, preprocess_frames, read_frames
+from .video_glccl import (
+    BACKENDS,
+    VideoFrames,
+    check_max_seconds,
+    check_sampling_args,
+    preprocess_frames,
+    read_frames,
+    resize_crop_frames,
+)
 
 __all__ = ["GLCCLProcessor"]
 
@@ -149,6 +157,20 @@ class GLCCLProcessor(ProcessorMixin):
         video_mask = torch.zeros(self.max_frames, dtype=torch.long)
         video_mask[:count] = 1
         return pixel_values, video_mask
+
+    def sample_frames(self, source: Any, name: str = "video") -> torch.Tensor:
+        """The frames :meth:`load_video` would use, resized and centre-cropped but not normalised (for caching).
+
+        ``load_video`` of the result gives exactly ``load_video(source)``: frames already S x S are only normalised.
+
+        Args:
+            source: as in :meth:`load_video`.
+            name: how error messages refer to an in-memory source.
+
+        Returns:
+            uint8 [n, 3, S, S] with 1 <= n <= max_frames (no padding).
+        """
+        return resize_crop_frames(self._frames(source, name), image_size=self.image_size)
 
     def _frames(self, source: Any, name: str) -> torch.Tensor:
         """uint8 [n, 3, H, W] with 1 <= n <= max_frames."""

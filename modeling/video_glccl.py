@@ -51,6 +51,7 @@ __all__ = [
     "VideoSource",
     "preprocess_frames",
     "read_frames",
+    "resize_crop_frames",
     "sample_timestamps",
 ]
 
@@ -746,19 +747,19 @@ def _read_torchcodec(raw: Any, name: str, max_frames: int, fps: Fraction, window
 # ------------------------------------------------------------------------------------------ preprocessing
 
 
-def preprocess_frames(frames: torch.Tensor, image_size: int = 224) -> torch.Tensor:
-    """CLIP preprocessing of decoded frames, as the reference (and CLIPImageProcessor) does it.
+def resize_crop_frames(frames: torch.Tensor, image_size: int = 224) -> torch.Tensor:
+    """The geometric half of :func:`preprocess_frames`: resize and centre crop, before normalisation.
 
     Resize the short side to ``image_size`` (bicubic, antialiased, long side ``int(image_size * long / short)``),
-    quantise to uint8 values like PIL does, centre crop ``image_size`` x ``image_size``, scale to [0, 1] and
-    normalise with the CLIP mean/std.
+    quantise to uint8 values like PIL does and centre crop ``image_size`` x ``image_size``. Frames already
+    ``image_size`` x ``image_size`` come back unchanged, so preprocessing the result again normalises only.
 
     Args:
         frames: uint8 tensor [n, 3, H, W] (RGB) or [n, 1, H, W] (grayscale, repeated to RGB).
         image_size: output side S.
 
     Returns:
-        float32 tensor [n, 3, S, S].
+        uint8 tensor [n, 3, S, S].
     """
     if not isinstance(frames, torch.Tensor):
         raise TypeError(f"frames must be a torch.Tensor, got {type(frames).__name__}")
@@ -778,17 +779,39 @@ def preprocess_frames(frames: torch.Tensor, image_size: int = 224) -> torch.Tens
         new_h, new_w = int(size * height / width), size
     top = int(round((new_h - size) / 2.0))
     left = int(round((new_w - size) / 2.0))
-    mean = torch.tensor(CLIP_MEAN, dtype=torch.float32).view(1, 3, 1, 1) * 255.0
-    std = torch.tensor(CLIP_STD, dtype=torch.float32).view(1, 3, 1, 1) * 255.0
-    out = torch.empty((n, 3, size, size), dtype=torch.float32)
+    out = torch.empty((n, 3, size, size), dtype=torch.uint8)
     for i in range(0, n, _PREPROCESS_CHUNK):
-        x = frames[i : i + _PREPROCESS_CHUNK].to(torch.float32)
+        x = frames[i : i + _PREPROCESS_CHUNK]
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
         if (new_h, new_w) != (height, width):
+            x = x.to(torch.float32)
             x = F.interpolate(x, size=(new_h, new_w), mode="bicubic", align_corners=False, antialias=True)
             # The reference resizes a PIL uint8 image: clip bicubic overshoot and round like it.
             x = x.clamp_(0.0, 255.0).round_()
-        x = x[:, :, top : top + size, left : left + size]
-        out[i : i + _PREPROCESS_CHUNK] = (x - mean) / std
+        out[i : i + _PREPROCESS_CHUNK] = x[:, :, top : top + size, left : left + size]
+    return out
+
+
+def preprocess_frames(frames: torch.Tensor, image_size: int = 224) -> torch.Tensor:
+    """CLIP preprocessing of decoded frames, as the reference (and CLIPImageProcessor) does it.
+
+    :func:`resize_crop_frames` (short side to ``image_size``, bicubic antialiased, PIL-like uint8 rounding, centre
+    crop), then scaling to [0, 1] and normalisation with the CLIP mean/std.
+
+    Args:
+        frames: uint8 tensor [n, 3, H, W] (RGB) or [n, 1, H, W] (grayscale, repeated to RGB).
+        image_size: output side S.
+
+    Returns:
+        float32 tensor [n, 3, S, S].
+    """
+    cropped = resize_crop_frames(frames, image_size)
+    mean = torch.tensor(CLIP_MEAN, dtype=torch.float32).view(1, 3, 1, 1) * 255.0
+    std = torch.tensor(CLIP_STD, dtype=torch.float32).view(1, 3, 1, 1) * 255.0
+    out = torch.empty(cropped.shape, dtype=torch.float32)
+    for i in range(0, cropped.shape[0], _PREPROCESS_CHUNK):
+        # (x - mean) / std written in place: the same float32 operations, one temporary fewer.
+        torch.sub(cropped[i : i + _PREPROCESS_CHUNK].to(torch.float32), mean, out=out[i : i + _PREPROCESS_CHUNK])
+        out[i : i + _PREPROCESS_CHUNK].div_(std)
     return out

@@ -304,6 +304,21 @@ def test_fraction_fps_setting_round_trips(tiny_tokenizer: CLIPTokenizer, tmp_pat
     assert GLCCLProcessor.from_pretrained(tmp_path).sample_fps == processor.sample_fps
 
 
+def test_sample_frames_are_load_videos_frames_before_normalisation(tiny_tokenizer: CLIPTokenizer, tmp_path) -> None:
+    # A non-square video of varied pixels, so that resize, rounding and centre crop all matter.
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, size=(5, 3, 48, 80), dtype=np.uint8)
+    processor = GLCCLProcessor(tiny_tokenizer, max_words=8, max_frames=3, image_size=20)
+    sampled = processor.sample_frames(frames)
+    assert sampled.dtype == torch.uint8 and sampled.shape == (3, 3, 20, 20)
+    pixel_values, video_mask = processor.load_video(frames)
+    again, again_mask = processor.load_video(sampled)
+    assert torch.equal(again, pixel_values) and torch.equal(again_mask, video_mask)
+    mean = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(CLIP_STD).view(1, 3, 1, 1)
+    torch.testing.assert_close(sampled.float() / 255, pixel_values[:3] * std + mean, rtol=0, atol=1e-5)
+
+
 # ------------------------------------------------------------------------------------------------ remote code
 
 PROCESSOR_CODE = ("processing_glccl.py", "video_glccl.py")

@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import glccl_hf.modeling.processing_glccl
 import pytest
 import torch
 import transformers
@@ -23,7 +24,13 @@ from train_kill_check import kill_check_trainer
 from transformers import AutoModel, AutoProcessor
 
 from glccl_hf import GLCCLModel, GLCCLProcessor
-from glccl_hf.data import GLCCLDataCollator, load_retrieval_dataset, load_synthetic_tokenizer, make_synthetic_corpus
+from glccl_hf.data import (
+    FrameCache,
+    GLCCLDataCollator,
+    load_retrieval_dataset,
+    load_synthetic_tokenizer,
+    make_synthetic_corpus,
+)
 from glccl_hf.evaluation import evaluate_retrieval
 from glccl_hf.training import GLCCLTrainer, GLCCLTrainingArguments, glccl_parameter_groups, parameter_group_names
 
@@ -624,3 +631,31 @@ def test_script_pushes_the_final_card(script, corpus, script_config, tmp_path):
     assert final["readme"] == (out / "README.md").read_text(encoding="utf-8")
     results = {(r.dataset_split, r.metric_type): r.metric_value for r in ModelCard(final["readme"]).data.eval_results}
     assert results[("test", "recall@1")] == pytest.approx(metrics["test_t2v_R@1"], abs=0.05)
+
+
+def test_script_frame_cache_gives_the_same_run(script, corpus, tokenizer, tmp_path, monkeypatch):
+    synthetic_tiny_model(tokenizer).config.save_pretrained(tmp_path / "config")
+    cache = tmp_path / "frames"
+
+    def run(name: str, *extra: str) -> dict[str, float]:
+        argv = [
+            "--dataset", str(corpus), "--config_name", str(tmp_path / "config"),
+            "--tokenizer_name", str(corpus / "tokenizer"), "--do_train", "--do_predict", "--max_steps", "2",
+            "--global_batch_size", "4", "--output_dir", str(tmp_path / name), "--use_cpu", "--report_to", "none",
+            "--disable_tqdm", "true", "--save_strategy", "no", *extra,
+        ]  # fmt: skip
+        metrics = _run_main(script, argv)
+        return {key: value for key, value in metrics.items() if not key.endswith(("_runtime", "_per_second"))}
+
+    decoded = run("decoded")
+    reads = []
+    read_frames = glccl_hf.modeling.processing_glccl.read_frames
+    monkeypatch.setattr(
+        glccl_hf.modeling.processing_glccl,
+        "read_frames",
+        lambda source, *a, **k: reads.append(source) or read_frames(source, *a, **k),
+    )
+    assert run("cached", "--frame_cache", str(cache)) == decoded
+    train, test = (set(load_retrieval_dataset(corpus, split)["video"]) for split in ("train", "test"))
+    assert len(FrameCache(cache)) == len(train | test)
+    assert sorted(reads) == sorted(train | test)  # each video decoded once, into the cache; every batch read from it

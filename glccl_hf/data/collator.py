@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from ..modeling.video_glccl import VideoDecodeError
+from .frame_cache import FRAME_CACHE_COLUMN, load_cached_video
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +33,10 @@ class GLCCLDataCollator:
     - ``on_error="skip"``: the row (video and caption) is left out of the batch, a warning logs the file and the
       reason, and ``skipped`` counts it. A batch whose every row fails raises an error. Nothing is ever replaced by
       a blank video.
+
+    A row with a ``frame_cache`` value (the folder :func:`glccl_hf.data.cache_frames` wrote and put in that column)
+    gets its frames from the cache when it holds a valid entry for the video and the processor's settings, and is
+    decoded otherwise; the batch is the same either way (exactly, for a raw cache).
 
     ``skipped`` sums over the DataLoader workers too: the counter lives in shared memory.
 
@@ -84,7 +89,7 @@ class GLCCLDataCollator:
             if not isinstance(caption, str):
                 raise ValueError(f"batch row {i} ({name}): {self.caption_key!r} must be a string, got {caption!r}")
             try:
-                pv, vm = self._load_video(source)
+                pv, vm = self._load_video(source, row.get(FRAME_CACHE_COLUMN))
             except (FileNotFoundError, VideoDecodeError) as err:
                 if self.on_error == "raise":
                     if name in str(err):
@@ -109,13 +114,18 @@ class GLCCLDataCollator:
             "return_loss": True,
         }
 
-    def _load_video(self, source: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    def _load_video(self, source: Any, frame_cache: str | None) -> tuple[torch.Tensor, torch.Tensor]:
         if not (self.cache_videos and isinstance(source, (str, os.PathLike))):
-            return self.processor.load_video(source)
+            return self._read_video(source, frame_cache)
         key = os.fspath(source)
         if key not in self._video_cache:
-            self._video_cache[key] = self.processor.load_video(source)
+            self._video_cache[key] = self._read_video(source, frame_cache)
         return self._video_cache[key]
+
+    def _read_video(self, source: Any, frame_cache: str | None) -> tuple[torch.Tensor, torch.Tensor]:
+        if frame_cache is None:
+            return self.processor.load_video(source)
+        return load_cached_video(self.processor, source, frame_cache)
 
     def _source(self, row: Mapping[str, Any], i: int) -> tuple[Any, str]:
         """(what load_video gets, how messages name it)."""

@@ -1,0 +1,438 @@
+"""The GPU check (run by `bench/gpu.sh`): scorer, training step, video encoding from a frame cache, the demo.
+
+Writes one JSON (`--out`/gpu.json) and prints one table:
+
+1. the exact scorer (`GLCCLModel.similarity`, Nw 32, Nf 12, D 512) at 1000 x 1000 and 5000 x 5000 texts x videos in
+   fp32 and bf16: median time, peak memory, max abs difference of the bf16 logits from the fp32 ones;
+2. the ViT-B/32-size training step at batch 128 (`bench/train_step.py`): fp32 and bf16, with and without gradient
+   checkpointing: samples/s and peak memory;
+3. video encoding for evaluation (`glccl_hf.evaluation.encode_videos`, ViT-B/32, 12 frames at 224, bf16 autocast on
+   CUDA) reading from a raw frame cache, and decoding the same videos for comparison: segments/s;
+4. `python -m glccl_hf.demo` on the device: wall time and the test metrics.
+
+Each part stops the run only for itself: a failing part is reported (its error in the JSON) and the others go on. A
+time budget (`--budget`, seconds) skips the parts that no longer fit. It reads the device's state, never changes it.
+
+    python bench/gpu.py --device cuda --out gpu_check
+    python bench/gpu.py --device cpu --quick --out /tmp/gpu_check     # the same code paths at toy sizes, on a CPU
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+WORDS, FRAMES, DIM = 32, 12, 512
+
+
+class Clock:
+    """The run's time budget."""
+
+    def __init__(self, budget: float):
+        self.deadline = time.monotonic() + budget
+
+    def left(self) -> float:
+        return self.deadline - time.monotonic()
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _peak_start(device: torch.device) -> int:
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        return torch.cuda.memory_allocated(device)
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _peak_bytes(device: torch.device, start: int) -> int:
+    """Peak memory above `start`: allocated CUDA memory, or the growth of the process's peak RSS on a CPU (0 when the
+    process had already been that large)."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) - start
+    return max(0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - start)
+
+
+# ----------------------------------------------------------------------------------------------- 1. scorer
+
+
+def scorer_model():
+    """A GLCCLModel whose score heads are non-identity (random weights: only the scorer's cost matters here)."""
+    from glccl_hf import GLCCLConfig, GLCCLModel
+
+    encoder = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 1, "num_attention_heads": 2}
+    config = GLCCLConfig(
+        max_words=WORDS,
+        max_frames=FRAMES,
+        projection_dim=DIM,
+        text_config=encoder,
+        vision_config={**encoder, "patch_size": 32},
+    )
+    torch.manual_seed(0)
+    model = GLCCLModel(config).eval()
+    with torch.no_grad():
+        for matrix in model.score_heads.parameters():
+            matrix.add_(0.01 * torch.randn_like(matrix))
+    return model
+
+
+def scorer_features(num_texts: int, num_videos: int, seed: int = 0):
+    """CLIP-like features (a shared component plus noise) with varied word and frame counts, on the CPU in fp32."""
+    from glccl_hf.modeling.modeling_glccl import GLCCLTextFeatures, GLCCLVideoFeatures
+
+    generator = torch.Generator().manual_seed(seed)
+    common = torch.randn(DIM, generator=generator)
+    word_mask = torch.zeros(num_texts, WORDS, dtype=torch.long)
+    for row, length in enumerate(torch.randint(4, WORDS + 1, (num_texts,), generator=generator).tolist()):
+        word_mask[row, :length] = 1
+    frame_mask = torch.zeros(num_videos, FRAMES, dtype=torch.long)
+    for row, count in enumerate(torch.randint(3, FRAMES + 1, (num_videos,), generator=generator).tolist()):
+        frame_mask[row, :count] = 1
+    text = GLCCLTextFeatures(
+        sentence_embeds=common + torch.randn(num_texts, DIM, generator=generator),
+        word_embeds=common + torch.randn(num_texts, WORDS, DIM, generator=generator),
+        word_mask=word_mask,
+    )
+    video = GLCCLVideoFeatures(
+        frame_embeds=common + torch.randn(num_videos, FRAMES, DIM, generator=generator), frame_mask=frame_mask
+    )
+    return text, video
+
+
+def _to(features, device: torch.device, dtype: torch.dtype):
+    return type(features)(
+        **{k: v.to(device, dtype=dtype) if v.is_floating_point() else v.to(device) for k, v in features.items()}
+    )
+
+
+# The precisions measured: (name, weights and features dtype, autocast dtype or None).
+SCORER_PRECISIONS = (
+    ("fp32", torch.float32, None),
+    ("bf16", torch.float32, torch.bfloat16),  # bf16 features under bf16 autocast, as the Trainer's bf16 mode runs it
+)
+
+
+def time_similarity(model, text, video, device: torch.device, autocast: torch.dtype | None, repeats: int):
+    """(median seconds, peak bytes, logits) of `model.similarity` after one warm-up call."""
+    context = torch.autocast(device.type, dtype=autocast or torch.float32, enabled=autocast is not None)
+    times = []
+    with torch.no_grad(), context:
+        model.similarity(text, video)  # warm up (kernels, allocator)
+        start_bytes = _peak_start(device)
+        for _ in range(repeats):
+            _sync(device)
+            start = time.perf_counter()
+            logits = model.similarity(text, video)
+            _sync(device)
+            times.append(time.perf_counter() - start)
+    return statistics.median(times), _peak_bytes(device, start_bytes), logits.float().cpu()
+
+
+def run_scorer(device: torch.device, sizes: list[int], repeats: int) -> list[dict[str, Any]]:
+    model = scorer_model().to(device)
+    rows = []
+    for size in sizes:
+        text, video = scorer_features(size, size)
+        reference = None
+        for name, dtype, autocast in SCORER_PRECISIONS:
+            row: dict[str, Any] = {"texts": size, "videos": size, "dtype": name}
+            model.to(dtype)
+            t, v = (_to(features, device, autocast or dtype) for features in (text, video))
+            try:
+                seconds, peak, logits = time_similarity(model, t, v, device, autocast, repeats)
+            except RuntimeError as err:  # one precision failing does not hide the others
+                rows.append({**row, "error": f"{type(err).__name__}: {err}"})
+                continue
+            finally:
+                model.to(torch.float32)
+            reference = logits if reference is None else reference
+            row.update(seconds=seconds, peak_bytes=peak, max_abs_diff_vs_fp32=(logits - reference).abs().max().item())
+            row["logit_range"] = [logits.min().item(), logits.max().item()]
+            rows.append(row)
+    return rows
+
+
+# ------------------------------------------------------------------------------------------- 2. train step
+
+
+def run_train_step(device: torch.device, out: Path, quick: bool, timeout: float) -> dict[str, Any]:
+    """`bench/train_step.py` with its JSON: each setting in its own process; in quick mode a tiny model, in this
+    process (the code path, without the processes' start-up time)."""
+    if quick:
+        sys.path.insert(0, str(ROOT / "bench"))
+        from train_step import SETTINGS, measure_step
+
+        args = argparse.Namespace(device=str(device), batch=2, words=8, frames=2, steps=1, tiny=True)
+        results = [
+            {
+                "precision": precision,
+                "gradient_checkpointing": checkpointing,
+                **measure_step(precision, checkpointing, args),
+            }
+            for precision, checkpointing in SETTINGS
+        ]
+        return {"settings": vars(args), "results": results}
+    path = out / "train_step.json"
+    command = [sys.executable, str(ROOT / "bench" / "train_step.py"), "--device", str(device), "--json", str(path)]
+    command += ["--batch", "128", "--frames", "12", "--words", "32", "--steps", "5"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+    if result.returncode != 0 or not path.is_file():
+        raise RuntimeError(f"bench/train_step.py failed ({result.returncode}):\n{result.stderr[-3000:]}")
+    return json.loads(path.read_text())
+
+
+# ---------------------------------------------------------------------------------------- 3. video encoding
+
+
+def encoding_model(quick: bool):
+    from glccl_hf import GLCCLConfig, GLCCLModel
+
+    if quick:
+        encoder = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 2}
+        config = GLCCLConfig(
+            max_words=WORDS,
+            max_frames=FRAMES,
+            projection_dim=64,
+            text_config=encoder,
+            vision_config={**encoder, "patch_size": 32},
+        )
+    else:
+        config = GLCCLConfig(max_words=WORDS, max_frames=FRAMES, vision_config={"patch_size": 32})
+    torch.manual_seed(0)
+    return GLCCLModel(config).eval()
+
+
+def run_encoding(device: torch.device, tmp: Path, videos: int, workers: int, batch: int, quick: bool) -> dict:
+    """Segments/s of `encode_videos` reading a raw frame cache, and decoding the same videos.
+
+    The videos are the synthetic corpus's (64 x 64, 6 s) sampled at 2 fps, so each gives 12 frames; the cache holds
+    them at 224 x 224, the model's input, so reading cost does not depend on the source resolution.
+    """
+    from glccl_hf.data import cache_frames, load_retrieval_dataset, load_synthetic_tokenizer, make_synthetic_corpus
+    from glccl_hf.evaluation import encode_videos
+    from glccl_hf.processing import GLCCLProcessor
+
+    corpus = make_synthetic_corpus(tmp / "encoding_corpus", 1, videos, seed=0)
+    processor = GLCCLProcessor(
+        load_synthetic_tokenizer(corpus), max_words=WORDS, max_frames=FRAMES, image_size=224, sample_fps=2.0
+    )
+    dataset = load_retrieval_dataset(corpus, "test")
+    start = time.perf_counter()
+    cache_frames(dataset, processor, tmp / "encoding_cache", num_proc=max(1, workers))
+    build = time.perf_counter() - start
+    model = encoding_model(quick).to(device)
+    paths = list(dataset["video"])
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+    result: dict[str, Any] = {"videos": len(paths), "frames": FRAMES, "image_size": 224, "batch_size": batch}
+    result["num_workers"] = workers
+    result["cache_build_seconds"] = build
+    for source, frame_cache in (("frame cache (raw)", tmp / "encoding_cache"), ("decoding", None)):
+        with autocast:
+            encode_videos(model, processor, paths[:batch], batch_size=batch, device=device, progress=False)  # warm up
+            _sync(device)
+            start = time.perf_counter()
+            features = encode_videos(
+                model,
+                processor,
+                paths,
+                batch_size=batch,
+                num_workers=workers,
+                device=device,
+                progress=False,
+                frame_cache=frame_cache,
+            )
+            _sync(device)
+        seconds = time.perf_counter() - start
+        assert features.frame_embeds.shape[:2] == (len(paths), FRAMES)
+        result[source] = {"seconds": seconds, "segments_per_second": len(paths) / seconds}
+    return result
+
+
+# ---------------------------------------------------------------------------------------------------- 4. demo
+
+
+def run_demo(device: torch.device, out: Path, quick: bool, timeout: float) -> dict[str, Any]:
+    """`make demo` (`python -m glccl_hf.demo`, defaults) in its own process; in quick mode a toy-sized demo run in
+    this process (it trains on the GPU whenever one is visible)."""
+    demo_dir = out / "demo_output"
+    if quick:
+        from glccl_hf.demo import DemoSettings
+        from glccl_hf.demo import run_demo as demo
+
+        settings = DemoSettings(n_train=4, n_test=2, max_steps=1, batch_size=4)
+        start = time.perf_counter()
+        metrics = demo(demo_dir, settings)
+        return {"seconds": time.perf_counter() - start, "metrics": metrics, "settings": vars(settings)}
+    command = [sys.executable, "-m", "glccl_hf.demo", "--output_dir", str(demo_dir)]
+    env = dict(os.environ)
+    if device.type == "cpu":
+        env["CUDA_VISIBLE_DEVICES"] = ""  # the demo trains on the GPU whenever one is visible
+    start = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, check=False)
+    seconds = time.perf_counter() - start
+    if result.returncode != 0:
+        raise RuntimeError(f"the demo failed ({result.returncode}):\n{result.stderr[-3000:]}")
+    metrics = json.loads((demo_dir / "metrics.json").read_text())
+    return {"seconds": seconds, "metrics": metrics, "settings": json.loads((demo_dir / "settings.json").read_text())}
+
+
+# ----------------------------------------------------------------------------------------------------- report
+
+
+def _part(report: dict, name: str, clock: Clock, needs: float, run: Callable[[], Any]) -> None:
+    """Run one part into report[name]; a failure or a lack of time is recorded, not raised."""
+    if clock.left() < needs:
+        report[name] = {"skipped": f"{clock.left():.0f} s left of the budget, the part needs about {needs:.0f} s"}
+        print(f"[gpu check] {name}: skipped (time budget)", flush=True)
+        return
+    print(f"[gpu check] {name} ...", flush=True)
+    start = time.perf_counter()
+    try:
+        report[name] = run()
+    except Exception as err:  # noqa: BLE001 (every part's failure is reported, the others still run)
+        report[name] = {"error": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc()[-4000:]}
+        print(f"[gpu check] {name}: FAILED {type(err).__name__}: {err}", flush=True)
+    print(f"[gpu check] {name}: {time.perf_counter() - start:.1f} s", flush=True)
+
+
+def environment(device: torch.device) -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "device": str(device),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+    }
+    if device.type == "cuda":
+        properties = torch.cuda.get_device_properties(device)
+        info.update(
+            gpu=properties.name,
+            gpu_memory_bytes=properties.total_memory,
+            cuda=torch.version.cuda,
+            tf32_matmul=torch.backends.cuda.matmul.allow_tf32,
+        )
+    import av
+    import transformers
+
+    info.update(transformers=transformers.__version__, av=av.__version__)
+    return info
+
+
+def table(report: dict[str, Any]) -> str:
+    mib, gib = 2**20, 2**30
+    lines = [f"GLCCL GPU check on {report['environment'].get('gpu', report['environment']['device'])}", ""]
+    scorer = report.get("scorer")
+    lines += ["| scorer (texts x videos) | dtype | time (s) | peak memory (MiB) | max abs diff vs fp32 |"]
+    lines += ["|---|---|---|---|---|"]
+    if isinstance(scorer, list):
+        for row in scorer:
+            if "error" in row:
+                lines.append(
+                    f"| {row['texts']} x {row['videos']} | {row['dtype']} | failed: {row['error'][:100]} | | |"
+                )
+                continue
+            lines.append(
+                f"| {row['texts']} x {row['videos']} | {row['dtype']} | {row['seconds']:.4f} | "
+                f"{row['peak_bytes'] / mib:.0f} | {row['max_abs_diff_vs_fp32']:.2e} |"
+            )
+    else:
+        lines.append(f"| {json.dumps(scorer)[:200]} | | | | |")
+    lines += ["", "| training step | gradient checkpointing | samples/s | peak memory (GiB) |", "|---|---|---|---|"]
+    step = report.get("train_step", {})
+    for row in step.get("results", []) if isinstance(step, dict) else []:
+        if "error" in row:
+            lines.append(f"| {row['precision']} | {row['gradient_checkpointing']} | failed: {row['error']} | |")
+        else:
+            lines.append(
+                f"| {row['precision']} | {row['gradient_checkpointing']} | {row['samples_per_second']:.1f} | "
+                f"{row['peak_bytes'] / gib:.2f} |"
+            )
+    if isinstance(step, dict) and "results" not in step:
+        lines.append(f"| {json.dumps(step)[:200]} | | | |")
+    encoding = report.get("video_encoding", {})
+    lines += ["", "| video encoding (evaluation) | segments/s |", "|---|---|"]
+    for source in ("frame cache (raw)", "decoding"):
+        if source in encoding:
+            lines.append(f"| {source} | {encoding[source]['segments_per_second']:.1f} |")
+    if not any(source in encoding for source in ("frame cache (raw)", "decoding")):
+        lines.append(f"| {json.dumps(encoding)[:200]} | |")
+    demo = report.get("demo", {})
+    lines += [""]
+    if "metrics" in demo:
+        lines.append(f"demo: {demo['seconds']:.0f} s; test t2v R@1 / v2t R@1:")
+        for name, metrics in demo["metrics"].items():
+            lines.append(f"  {name:<8} {metrics['t2v_R@1']:6.1f} {metrics['v2t_R@1']:6.1f}")
+    else:
+        lines.append(f"demo: {json.dumps(demo)[:300]}")
+    return "\n".join(lines)
+
+
+def failures(report: dict[str, Any]) -> list[str]:
+    """The parts (and training settings) that failed."""
+    failed = [name for name, part in report.items() if isinstance(part, dict) and "error" in part]
+    if isinstance(report.get("scorer"), list):
+        failed += [f"scorer {r['texts']} x {r['videos']} {r['dtype']}" for r in report["scorer"] if "error" in r]
+    step = report.get("train_step")
+    if isinstance(step, dict):
+        failed += [
+            f"train_step {r['precision']} {r['gradient_checkpointing']}"
+            for r in step.get("results", [])
+            if "error" in r
+        ]
+    return failed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--quick", action="store_true", help="toy sizes: the code paths, not the figures")
+    parser.add_argument("--out", default="gpu_check", help="folder for gpu.json and the demo's output")
+    parser.add_argument("--budget", type=float, default=450.0, help="seconds for the whole check")
+    args = parser.parse_args(argv)
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: torch sees no CUDA device (torch.cuda.is_available() is False)")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    clock = Clock(args.budget)
+    quick = args.quick
+    report: dict[str, Any] = {"environment": environment(device), "quick": quick}
+    workers = 0 if quick else min(8, os.cpu_count() or 1)
+    with tempfile.TemporaryDirectory(prefix="glccl-gpu-check-") as tmp_dir:
+        tmp = Path(tmp_dir)
+        sizes = [16, 32] if quick else [1000, 5000]
+        _part(report, "scorer", clock, 5, lambda: run_scorer(device, sizes, 1 if quick else 3))
+        _part(report, "train_step", clock, 10, lambda: run_train_step(device, out, quick, clock.left()))
+        videos, batch = (2, 2) if quick else (256, 64)
+        _part(report, "video_encoding", clock, 10, lambda: run_encoding(device, tmp, videos, workers, batch, quick))
+        _part(report, "demo", clock, 20, lambda: run_demo(device, out, quick, clock.left()))
+    report["total_seconds"] = args.budget - clock.left()
+    (out / "gpu.json").write_text(json.dumps(report, indent=2) + "\n")
+    shutil.rmtree(out / "demo_output" / "data", ignore_errors=True)  # the regenerated corpus, not a result
+    print(table(report))
+    print(f"\nwrote {out / 'gpu.json'} ({report['total_seconds']:.0f} s)")
+    failed = failures(report)
+    if failed:
+        print(f"FAILED: {', '.join(failed)} (see {out / 'gpu.json'})")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
