@@ -657,15 +657,17 @@ class _PyAVReader:
                 )
 
         height, width = picked[0].height, picked[0].width
-        # The stream's display matrix (phone footage), as the decoder attaches it to every frame.
-        turns, mirror = _display_orientation(picked[0], self.name)
-        images = []
-        for frame in picked:
-            # Packed rgb24, not planar gbrp: FFmpeg 8's swscale leaves the right-most columns of a 4:2:0 -> gbrp
-            # conversion unwritten (stale memory) when the width is not a multiple of 16.
-            # A resolution change mid-stream is scaled to the first picked frame's size.
-            image = np.rot90(frame.to_ndarray(width=width, height=height, format="rgb24"), k=turns)
-            images.append(image[:, ::-1] if mirror else image)
+        # Packed rgb24, not planar gbrp: FFmpeg 8's swscale leaves the right-most columns of a 4:2:0 -> gbrp
+        # conversion unwritten (stale memory) when the width is not a multiple of 16.
+        # A resolution change mid-stream is scaled to the first picked frame's size.
+        rgb = [frame.reformat(width=width, height=height, format="rgb24") for frame in picked]
+        # The stream's display matrix (phone footage), which the decoder attaches to every frame; read from a
+        # converted frame (see _display_orientation), even where the decoder's frames are rgb24 already.
+        carrier = rgb[0] if rgb[0] is not picked[0] else picked[0].reformat(format="bgr24")
+        turns, mirror = _display_orientation(carrier, self.name)
+        images = [np.rot90(frame.to_ndarray(), k=turns) for frame in rgb]
+        if mirror:
+            images = [image[:, ::-1] for image in images]
         out = np.ascontiguousarray(np.stack(images).transpose(0, 3, 1, 2))
         return VideoFrames(
             frames=torch.from_numpy(out),
@@ -678,6 +680,10 @@ class _PyAVReader:
 
 def _display_orientation(frame: Any, name: str) -> tuple[int, bool]:
     """How to turn a decoded frame into the picture a player shows, from its display matrix side data.
+
+    Give it a converted frame (``frame.reformat(...)``), never one straight from the decoder: PyAV's side-data view
+    makes a reference cycle with its frame, and a decoder frame freed late by the garbage collector (in a forked
+    DataLoader worker) crashes the process.
 
     Returns:
         (k, mirror): rotate the [H, W] image k quarter turns counter-clockwise, then mirror it left-right if

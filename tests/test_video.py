@@ -7,6 +7,7 @@ presentation times of the encoded frames, never from the code under test.
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import math
 from fractions import Fraction
@@ -402,6 +403,26 @@ def test_display_matrix_is_applied(
     assert frames.shape[2:] == expected.shape[:2]
     for frame in frames:
         assert np.abs(frame.permute(1, 2, 0).numpy().astype(int) - expected).max() <= 2
+
+
+def test_no_decoder_frame_outlives_read_frames_in_a_reference_cycle(tmp_path: Path) -> None:
+    # A decoder frame left to the cyclic garbage collector is freed wherever it runs next: in a forked DataLoader
+    # worker that crashes the process (PyAV's frame side-data view makes such a cycle).
+    path = encode(tmp_path / "phone.mp4", "mp4", "libx264", "yuv420p", 48, 32, 10)
+
+    def decoder_frames() -> set[int]:  # frames in the decoder's pixel format, alive now
+        return {id(o) for o in gc.get_objects() if type(o) is av.VideoFrame and o.format.name == "yuv420p"}
+
+    gc.collect()
+    gc.disable()  # what a cycle holds stays alive until collected
+    try:
+        before = decoder_frames()
+        read_frames(path, max_frames=4, sample_fps=2.0)
+        leaked = decoder_frames() - before
+    finally:
+        gc.enable()
+        gc.collect()
+    assert not leaked, f"{len(leaked)} decoded frames are kept alive only by reference cycles"
 
 
 def test_display_matrix_at_an_odd_angle_is_refused(tmp_path: Path) -> None:
