@@ -221,8 +221,8 @@ def run_demo(output_dir: str | Path, settings: DemoSettings | None = None) -> di
     (output_dir / "settings.json").write_text(json.dumps(asdict(settings), indent=2) + "\n")
     print(f"\nTest split: {settings.n_test} videos, one caption each (R@K in %, MdR/MnR are ranks, lower is better)")
     print(format_table(results))
-    print(f"\nwrote {output_dir / RESULTS_FILENAME}, {output_dir / 'metrics.json'}, {output_dir / 'training_curves.png'}")
-    print("and the checkpoints")
+    written = ", ".join(str(output_dir / name) for name in (RESULTS_FILENAME, "metrics.json", "training_curves.png"))
+    print(f"\nwrote {written} and the checkpoints")
     print(f"total time {time.time() - start:.0f} s")
     return results
 

@@ -6,8 +6,10 @@ from .loaders import (
     RETRIEVAL_FEATURES_BYTES,
     RETRIEVAL_FEATURES_PATH,
     VIDEO_EXTENSIONS,
+    LoadReport,
     check_metadata_paths,
     detect_layout,
+    find_duplicate_rows,
     load_retrieval_dataset,
 )
 from .synthetic import (
@@ -26,10 +28,12 @@ __all__ = [
     "RETRIEVAL_FEATURES_BYTES",
     "RETRIEVAL_FEATURES_PATH",
     "VIDEO_EXTENSIONS",
+    "LoadReport",
     "Scene",
     "check_metadata_paths",
     "detect_layout",
     "encode_video",
+    "find_duplicate_rows",
     "grammar_words",
     "load_retrieval_dataset",
     "load_synthetic_tokenizer",
