@@ -62,10 +62,10 @@ class DemoSettings:
 
 # `--quick`: the same pipeline at a size the test suite reruns in seconds (README carries its table too).
 QUICK_SETTINGS: dict[str, Any] = {
-    "n_train": 24,
-    "n_test": 12,
-    "max_steps": 30,
-    "batch_size": 8,
+    "n_train": 12,
+    "n_test": 8,
+    "max_steps": 6,
+    "batch_size": 6,
     "width": 32,
     "layers": 1,
 }
