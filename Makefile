@@ -31,4 +31,4 @@ bench: install
 	$(PY) bench/similarity.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info demo_output
+	rm -rf $(VENV) build *.egg-info demo_output demo_quick
