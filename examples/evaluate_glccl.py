@@ -28,10 +28,10 @@ from transformers import AutoModel, AutoProcessor
 
 import glccl_hf  # noqa: F401  (registers GLCCL with the Auto classes)
 from glccl_hf.data import LoadReport, load_retrieval_dataset
+from glccl_hf.data.collator import ON_ERROR_POLICIES
 from glccl_hf.data.loaders import MISSING_VIDEO_POLICIES
 from glccl_hf.evaluation import (
     DUPLICATE_POLICIES,
-    ON_ERROR_POLICIES,
     RECALL_AT,
     RetrievalScores,
     retrieval_metrics,

@@ -41,7 +41,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from .data.collator import _with_name
+from .data.collator import ON_ERROR_POLICIES, _with_name
 from .data.loaders import _preview, find_duplicate_rows
 from .modeling.modeling_glccl import GLCCLTextFeatures, GLCCLVideoFeatures
 from .video import VideoDecodeError
@@ -69,7 +69,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 RECALL_AT: tuple[int, ...] = (1, 5, 10)
-ON_ERROR_POLICIES: tuple[str, ...] = ("raise", "skip")
 DUPLICATE_POLICIES: tuple[str, ...] = ("drop", "keep")
 DATASET_COLUMNS: tuple[str, ...] = ("video", "caption", "video_index", "caption_index")
 # Rows of the score matrix compared at once when counting ranks: bounds the boolean temporary.
