@@ -32,4 +32,4 @@ bench: install
 	$(PY) bench/similarity.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info demo_output .transformers-tests
+	rm -rf $(VENV) build *.egg-info demo_output demo_quick .transformers-tests

@@ -2,11 +2,18 @@
 
     python examples/evaluate_glccl.py MODEL DATASET --split test [--videos_dir DIR] [--batch_size 16]
         [--num_workers 4] [--dsl] [--output metrics.json] [--device cuda]
+        [--missing_videos {error,drop}] [--on_error {raise,skip}] [--duplicates {drop,keep}] [--frame_cache DIR]
 
 MODEL is a folder (or Hub id) saved with ``save_pretrained``; the processor is read from the same place unless
 ``--processor`` is given. DATASET is anything ``glccl_hf.data.load_retrieval_dataset`` reads (MSR-VTT, DiDeMo,
 VATEX annotation folders, a videofolder, ...). Every caption and every video is encoded once; all pairs are scored
-by the exact GLCCL scorer. The metrics are printed as a table and, with ``--output``, written as JSON.
+by the exact GLCCL scorer.
+
+By default a missing video file or a video that cannot be decoded stops the run with an error naming it.
+``--missing_videos drop`` leaves out the videos whose files are absent, ``--on_error skip`` those that cannot be
+decoded (each with its captions); rows repeating an earlier row's video and caption exactly are left out unless
+``--duplicates keep``. Whatever was left out is counted and named under the printed table and, with ``--output``,
+in the JSON file: ``{"metrics": {...}, "evaluated": {"texts", "videos"}, "dropped": {...}}``.
 
 ``--frame_cache DIR`` decodes each video once into a frame cache (or reuses and completes one, e.g. the training
 run's) and encodes the videos from it: the same metrics, much less CPU per video when a split is evaluated again.
@@ -23,8 +30,17 @@ from pathlib import Path
 from transformers import AutoModel, AutoProcessor
 
 import glccl_hf  # noqa: F401  (registers GLCCL with the Auto classes)
-from glccl_hf.data import cache_frames, load_retrieval_dataset
-from glccl_hf.evaluation import RECALL_AT, evaluate_retrieval
+from glccl_hf.data import LoadReport, cache_frames, load_retrieval_dataset
+from glccl_hf.data.collator import ON_ERROR_POLICIES
+from glccl_hf.data.loaders import MISSING_VIDEO_POLICIES
+from glccl_hf.evaluation import (
+    DUPLICATE_POLICIES,
+    RECALL_AT,
+    RetrievalScores,
+    retrieval_metrics,
+    score_dataset,
+)
+from glccl_hf.video import VideoDecodeError
 
 logger = logging.getLogger("evaluate_glccl")
 
@@ -54,6 +70,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--block_size", type=_at_least(1), help="tile size of the exact scorer (default: automatic)")
     parser.add_argument("--dsl", action="store_true", help="also report dual-softmax (DSL) re-scored metrics")
     parser.add_argument("--dsl_temperature", type=float, default=1.0, help="temperature of the dual softmax")
+    parser.add_argument(
+        "--missing_videos",
+        choices=MISSING_VIDEO_POLICIES,
+        default="error",
+        help="a video file that is absent: 'error' (default) stops; 'drop' leaves it out with its captions (reported)",
+    )
+    parser.add_argument(
+        "--on_error",
+        choices=ON_ERROR_POLICIES,
+        default="raise",
+        help="a video that cannot be decoded: 'raise' (default) stops; 'skip' leaves it out, reported",
+    )
+    parser.add_argument(
+        "--duplicates",
+        choices=DUPLICATE_POLICIES,
+        default="drop",
+        help="rows repeating an earlier row's video and caption exactly: 'drop' (default, reported) or 'keep'",
+    )
     parser.add_argument("--trust_remote_code", action="store_true", help="load the model with its saved code")
     parser.add_argument("--output", type=Path, help="write the metrics to this JSON file")
     parser.add_argument("--no_progress", action="store_true", help="hide the progress bars")
@@ -77,6 +111,45 @@ def format_table(metrics: dict[str, float]) -> str:
     return "\n".join(lines)
 
 
+def drop_report(scores: RetrievalScores, load_report: LoadReport) -> dict[str, dict]:
+    """What the evaluation left out, for the JSON output: counts and every id."""
+    return {
+        "missing_videos": {"count": len(load_report.missing_videos), "video_ids": list(load_report.missing_videos)},
+        "undecodable_videos": {
+            "count": len(scores.skipped_videos),
+            "captions": scores.skipped_captions,
+            "videos": [vars(video) for video in scores.skipped_videos],
+        },
+        "duplicate_rows": {
+            "count": len(scores.duplicates),
+            "rows": [{"video_id": video_id, "caption": caption} for video_id, caption in scores.duplicates],
+        },
+    }
+
+
+def format_drops(scores: RetrievalScores, load_report: LoadReport, duplicates: str) -> str:
+    """The lines under the table: what was evaluated and what was left out (counts and the first names)."""
+    lines = [f"evaluated: {len(scores.captions)} captions x {len(scores.video_ids)} videos"]
+    lines.append(f"missing videos dropped: {_counted(load_report.missing_videos)}")
+    skipped = _counted([video.video_id for video in scores.skipped_videos])
+    if scores.skipped_videos:
+        skipped += f", with their {scores.skipped_captions} caption(s)"
+    lines.append(f"undecodable videos skipped: {skipped}")
+    if duplicates == "keep":
+        lines.append(f"duplicate rows kept (--duplicates keep): {_counted(load_report.duplicates)}")
+    else:
+        lines.append(f"duplicate rows dropped: {_counted(scores.duplicates)}")
+    return "\n".join(lines)
+
+
+def _counted(items: list, shown: int = 5) -> str:
+    """'3 (a, b, c)': a count and the first few items."""
+    if not items:
+        return "0"
+    names = ", ".join(str(item) for item in items[:shown]) + (", ..." if len(items) > shown else "")
+    return f"{len(items)} ({names})"
+
+
 def main(argv: list[str] | None = None) -> dict[str, float]:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -87,27 +160,46 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     if args.max_frames is not None:
         processor.max_frames = args.max_frames
     options = {"videos_dir": args.videos_dir} if args.videos_dir is not None else {}
-    dataset = load_retrieval_dataset(args.dataset, args.split, **options)
+    try:
+        dataset, load_report = load_retrieval_dataset(
+            args.dataset, args.split, missing_videos=args.missing_videos, return_report=True, **options
+        )
+    except FileNotFoundError as err:  # the message names the files and the --missing_videos option
+        raise SystemExit(f"evaluate_glccl.py: error: {err}") from err
     logger.info("%s %s: %d captions of %d videos", args.dataset, args.split, len(dataset), _num_videos(dataset))
-    if args.frame_cache is not None:
-        dataset = cache_frames(dataset, processor, args.frame_cache, num_proc=max(1, args.num_workers))
-
-    metrics = evaluate_retrieval(
-        model,
-        processor,
-        dataset,
-        batch_size=args.batch_size,
-        num_workers=args.num_workers,
-        device=args.device or default_device(),
-        dsl=args.dsl,
-        dsl_temperature=args.dsl_temperature,
-        block_size=args.block_size,
-        progress=not args.no_progress,
+    try:
+        if args.frame_cache is not None:
+            dataset = cache_frames(
+                dataset, processor, args.frame_cache, num_proc=max(1, args.num_workers), on_error=args.on_error
+            )
+        scores = score_dataset(
+            model,
+            processor,
+            dataset,
+            batch_size=args.batch_size,
+            num_workers=args.num_workers,
+            device=args.device or default_device(),
+            block_size=args.block_size,
+            progress=not args.no_progress,
+            on_error=args.on_error,
+            duplicates=args.duplicates,
+        )
+    except (FileNotFoundError, VideoDecodeError) as err:
+        hint = "pass --on_error skip to leave out the videos that cannot be read (they are listed with the results)"
+        raise SystemExit(f"evaluate_glccl.py: error: {err}\n{hint}") from err
+    metrics = retrieval_metrics(
+        scores.similarity, scores.text_to_video, dsl=args.dsl, dsl_temperature=args.dsl_temperature
     )
     print(format_table(metrics))
+    print(format_drops(scores, load_report, args.duplicates))
     if args.output is not None:
+        result = {
+            "metrics": metrics,
+            "evaluated": {"texts": len(scores.captions), "videos": len(scores.video_ids)},
+            "dropped": drop_report(scores, load_report),
+        }
         args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(json.dumps(metrics, indent=2) + "\n")
+        args.output.write_text(json.dumps(result, indent=2) + "\n")
         logger.info("metrics written to %s", args.output)
     return metrics
 

@@ -57,7 +57,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class DatasetPreset:
-    """The paper's per-dataset settings (../shared/docs/method.md)."""
+    """The paper's per-dataset settings (batch, epochs, words, frames), as the reference implementation runs them."""
 
     max_words: int
     max_frames: int

@@ -4,9 +4,11 @@ Builds the synthetic corpus (videos of coloured shapes with several scenes; each
 caption is only partly relevant to its video), trains three small models with `GLCCLTrainer` under the same budget
 - GLCCL, GLIM off (`text_guided=False`: mean pooling over frames) and CSC off (`csc_loss_weight=0`) - evaluates
 them on the test split, and prints text-to-video and video-to-text R@1/5/10, MdR and MnR beside chance. Writes
-`metrics.json`, `training_curves.png` and one checkpoint per model (weights, code, processor, model card).
+`results.md` (that table, in the Markdown README.md shows), `metrics.json`, `training_curves.png` and one checkpoint
+per model (weights, code, processor, model card).
 
-    python -m glccl_hf.demo --output_dir demo_output
+    python -m glccl_hf.demo --output_dir demo_output            # `make demo`: about 4 minutes on 2 CPU cores
+    python -m glccl_hf.demo --quick --output_dir demo_quick     # a reduced budget (seconds), the one tests check
 """
 
 from __future__ import annotations
@@ -56,6 +58,24 @@ class DemoSettings:
     max_words: int = 12  # the synthetic captions are 9 words
     max_frames: int = 6  # the synthetic videos last 6 s: one frame per second
     seed: int = 0
+    # CPU intra-op threads. The float sums, hence the metrics, depend on the thread count; one thread makes the
+    # tables the same on every machine whatever its core count (and is the fastest on a shared 2-core machine).
+    num_threads: int = 1
+
+
+# `--quick`: the same pipeline at a size the test suite reruns in seconds (README carries its table too).
+QUICK_SETTINGS: dict[str, Any] = {
+    "n_train": 12,
+    "n_test": 8,
+    "max_steps": 6,
+    "batch_size": 6,
+    "width": 32,
+    "layers": 1,
+}
+RESULTS_FILENAME = "results.md"
+TABLE_COLUMNS: tuple[str, ...] = tuple(
+    f"{direction} {metric}" for direction in ("t2v", "v2t") for metric in (*(f"R@{k}" for k in RECALL_AT), "MdR", "MnR")
+)
 
 
 def demo_config(tokenizer: Any, settings: DemoSettings, **overrides: Any) -> GLCCLConfig:
@@ -139,11 +159,11 @@ def train_variant(
 
 
 def format_table(results: dict[str, dict[str, float]]) -> str:
-    """A markdown table of t2v and v2t R@1/5/10, MdR and MnR, one row per model."""
-    columns = [f"{d}_{m}" for d in ("t2v", "v2t") for m in (*(f"R@{k}" for k in RECALL_AT), "MdR", "MnR")]
-    lines = ["| model | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    """The Markdown table README.md shows: t2v and v2t R@1/5/10, MdR and MnR (one decimal), one row per model."""
+    lines = ["| model | " + " | ".join(TABLE_COLUMNS) + " |", "|---" * (len(TABLE_COLUMNS) + 1) + "|"]
     for name, metrics in results.items():
-        lines.append(f"| {name} | " + " | ".join(f"{metrics[c]:.1f}" for c in columns) + " |")
+        values = (metrics[column.replace(" ", "_")] for column in TABLE_COLUMNS)
+        lines.append(f"| {name} | " + " | ".join(f"{value:.1f}" for value in values) + " |")
     return "\n".join(lines)
 
 
@@ -173,7 +193,15 @@ def plot_training_curves(histories: dict[str, list[dict[str, Any]]], path: Path)
 def run_demo(output_dir: str | Path, settings: DemoSettings | None = None) -> dict[str, dict[str, float]]:
     """The whole demo; returns `{"glccl": metrics, "no_glim": ..., "no_csc": ..., "chance": ...}`."""
     settings = settings or DemoSettings()
-    output_dir = Path(output_dir)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(settings.num_threads)
+    try:
+        return _run_demo(Path(output_dir), settings)
+    finally:
+        torch.set_num_threads(threads)  # the caller's setting back (the demo may run inside a larger process)
+
+
+def _run_demo(output_dir: Path, settings: DemoSettings) -> dict[str, dict[str, float]]:
     output_dir.mkdir(parents=True, exist_ok=True)
     start = time.time()
     corpus_dir = output_dir / "data"
@@ -199,24 +227,41 @@ def run_demo(output_dir: str | Path, settings: DemoSettings | None = None) -> di
     results["chance"] = chance_metrics(settings.n_test)
 
     (output_dir / "metrics.json").write_text(json.dumps(results, indent=2) + "\n")
+    (output_dir / RESULTS_FILENAME).write_text(format_table(results) + "\n")
     plot_training_curves(histories, output_dir / "training_curves.png")
     (output_dir / "settings.json").write_text(json.dumps(asdict(settings), indent=2) + "\n")
     print(f"\nTest split: {settings.n_test} videos, one caption each (R@K in %, MdR/MnR are ranks, lower is better)")
     print(format_table(results))
-    print(f"\nwrote {output_dir / 'metrics.json'}, {output_dir / 'training_curves.png'} and the checkpoints")
+    written = ", ".join(str(output_dir / name) for name in (RESULTS_FILENAME, "metrics.json", "training_curves.png"))
+    print(f"\nwrote {written} and the checkpoints")
     print(f"total time {time.time() - start:.0f} s")
     return results
+
+
+def settings_from_args(quick: bool = False, **options: Any) -> DemoSettings:
+    """The demo's settings: the defaults, or the `--quick` preset, with every option given explicitly on top."""
+    preset = QUICK_SETTINGS if quick else {}
+    given = {name: value for name, value in options.items() if value is not None}
+    return DemoSettings(**{**preset, **given})
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output_dir", default="demo_output")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="reduced budget (" + ", ".join(f"{k}={v}" for k, v in QUICK_SETTINGS.items()) + "); options given win",
+    )
     for setting in fields(DemoSettings):
-        parser.add_argument(f"--{setting.name}", type=type(setting.default), default=setting.default)
+        # None marks "not given", so a preset value is replaced only by an explicit option.
+        parser.add_argument(
+            f"--{setting.name}", type=type(setting.default), default=None, help=f"default {setting.default}"
+        )
     args = vars(parser.parse_args(argv))
     output_dir = args.pop("output_dir")
     logging.basicConfig(level=logging.WARNING)
-    run_demo(output_dir, DemoSettings(**args))
+    run_demo(output_dir, settings_from_args(**args))
 
 
 if __name__ == "__main__":

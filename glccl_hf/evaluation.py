@@ -20,14 +20,20 @@ Directions, for a score matrix ``S [texts, videos]`` and ``text_to_video[i]`` = 
 
 DSL (dual softmax, CAMoE; off by default, reported separately under ``dsl_`` keys): each direction's scores are
 multiplied by a prior computed across the queries of that direction, see :func:`dual_softmax`.
+
+What a split's evaluation leaves out is always stated: rows repeating an earlier row's video and caption exactly are
+dropped by default (``duplicates="drop"``; a repeated query would weigh twice in the t2v metrics), and with
+``on_error="skip"`` a video that cannot be decoded is left out with its captions (the default, ``"raise"``, stops
+with an error naming the file). Both are logged and listed in :class:`RetrievalScores`.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -35,9 +41,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from .data.collator import _with_name
+from .data.collator import ON_ERROR_POLICIES, _with_name
 from .data.frame_cache import FRAME_CACHE_COLUMN, load_cached_video
-from .data.loaders import _preview
+from .data.loaders import _preview, find_duplicate_rows
 from .modeling.modeling_glccl import GLCCLTextFeatures, GLCCLVideoFeatures
 from .modeling.video_glccl import VideoDecodeError
 
@@ -45,6 +51,7 @@ __all__ = [
     "RECALL_AT",
     "RetrievalCorpus",
     "RetrievalScores",
+    "SkippedVideo",
     "caption_group_scores",
     "dual_softmax",
     "encode_texts",
@@ -60,7 +67,10 @@ __all__ = [
     "video_to_text_ranks",
 ]
 
+logger = logging.getLogger(__name__)
+
 RECALL_AT: tuple[int, ...] = (1, 5, 10)
+DUPLICATE_POLICIES: tuple[str, ...] = ("drop", "keep")
 DATASET_COLUMNS: tuple[str, ...] = ("video", "caption", "video_index", "caption_index")
 # Rows of the score matrix compared at once when counting ranks: bounds the boolean temporary.
 _RANK_CHUNK_ROWS = 4096
@@ -387,30 +397,57 @@ def _video_name(source: Any, index: int, names: Sequence[str] | None) -> str:
 
 
 class _DecodedVideos(Dataset):
-    """Decodes and preprocesses video `i` on access, so a DataLoader's workers decode in parallel."""
+    """Decodes and preprocesses video `i` on access, so a DataLoader's workers decode in parallel.
+
+    Item `i` is ``(i, (pixel_values, video_mask))``; with ``on_error="skip"`` a video that is missing or cannot be
+    decoded gives ``(i, reason)`` instead, so the caller can leave it out and say why. With ``frame_cache``, videos
+    the cache holds are read from it (the same frames exactly).
+    """
 
     def __init__(
-        self, processor: Any, videos: Sequence[Any], names: Sequence[str] | None, frame_cache: str | None = None
+        self,
+        processor: Any,
+        videos: Sequence[Any],
+        names: Sequence[str] | None,
+        on_error: str = "raise",
+        frame_cache: str | None = None,
     ):
         self.processor = processor
         self.videos = videos
         self.names = names
+        self.on_error = on_error
         self.frame_cache = frame_cache
 
     def __len__(self) -> int:
         return len(self.videos)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, index: int) -> tuple[int, tuple[torch.Tensor, torch.Tensor] | str]:
         source = _video_source(self.videos[index])
         name = _video_name(source, index, self.names)
         try:
             if self.frame_cache is not None and isinstance(source, (str, os.PathLike, bytes, bytearray)):
-                return load_cached_video(self.processor, source, self.frame_cache, name=name)
-            return self.processor.load_video(source, name=name)
+                return index, load_cached_video(self.processor, source, self.frame_cache, name=name)
+            return index, self.processor.load_video(source, name=name)
         except (FileNotFoundError, VideoDecodeError) as err:
-            if name in str(err):
-                raise
-            raise _with_name(err, name) from err
+            named = err if name in str(err) else _with_name(err, name)
+            if self.on_error == "raise":
+                if named is err:
+                    raise
+                raise named from err
+            return index, f"{type(named).__name__}: {named}"
+
+
+def _collate_decoded(
+    items: list[tuple[int, Any]],
+) -> tuple[list[int], torch.Tensor | None, torch.Tensor | None, list[tuple[int, str]]]:
+    """(indices of the decoded videos, their pixel_values [n, F, 3, S, S], video_mask [n, F], failures)."""
+    decoded = [(index, video) for index, video in items if not isinstance(video, str)]
+    failures = [(index, video) for index, video in items if isinstance(video, str)]
+    if not decoded:
+        return [], None, None, failures
+    pixel_values = torch.stack([video[0] for _, video in decoded])
+    video_mask = torch.stack([video[1] for _, video in decoded])
+    return [index for index, _ in decoded], pixel_values, video_mask, failures
 
 
 def encode_videos(
@@ -428,7 +465,8 @@ def encode_videos(
     """Decode and encode videos once, in batches, with the model in eval mode and without autograd.
 
     Decoding runs in a torch DataLoader, in `num_workers` worker processes when > 0. A missing or undecodable video
-    raises (FileNotFoundError / ``glccl_hf.video.VideoDecodeError``) naming the file: evaluation never skips a video.
+    raises (FileNotFoundError / ``glccl_hf.video.VideoDecodeError``) naming the file; :func:`score_dataset` with
+    ``on_error="skip"`` leaves such videos out instead, and lists them.
 
     Args:
         model: a GLCCLModel (its training mode is restored afterwards).
@@ -446,6 +484,36 @@ def encode_videos(
     Returns:
         GLCCLVideoFeatures with ``frame_embeds`` [videos, frames, D] and ``frame_mask`` [videos, frames], on `device`.
     """
+    features, _ = _encode_videos(
+        model,
+        processor,
+        videos,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        device=device,
+        progress=progress,
+        names=names,
+        on_error="raise",
+        frame_cache=frame_cache,
+    )
+    return features
+
+
+def _encode_videos(
+    model: torch.nn.Module,
+    processor: Any,
+    videos: Sequence[Any],
+    *,
+    batch_size: int,
+    num_workers: int,
+    device: str | torch.device | None,
+    progress: bool,
+    names: Sequence[str] | None,
+    on_error: str,
+    frame_cache: str | os.PathLike | None = None,
+) -> tuple[GLCCLVideoFeatures | None, list[tuple[int, str]]]:
+    """:func:`encode_videos` with an error policy: returns the features of the videos that decoded (in order;
+    None when none did) and ``(index, reason)`` for each video left out."""
     if isinstance(videos, (str, os.PathLike, bytes, bytearray)):
         raise TypeError("videos must be a sequence of videos, got a single video: wrap it in a list")
     if not isinstance(videos, Sequence):
@@ -454,26 +522,31 @@ def encode_videos(
         raise ValueError("videos is empty: give at least one video")
     if names is not None and len(names) != len(videos):
         raise ValueError(f"names has {len(names)} entries for {len(videos)} videos")
+    if on_error not in ON_ERROR_POLICIES:
+        raise ValueError(f"on_error={on_error!r}: expected one of {ON_ERROR_POLICIES}")
     batch_size = _positive_batch_size(batch_size)
     if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
         raise ValueError(f"num_workers must be an integer >= 0, got {num_workers!r}")
     device = _resolve_device(model, device)
     loader = DataLoader(
-        _DecodedVideos(processor, videos, names, None if frame_cache is None else os.fspath(frame_cache)),
+        _DecodedVideos(processor, videos, names, on_error, None if frame_cache is None else os.fspath(frame_cache)),
         batch_size=batch_size,
         shuffle=False,
         num_workers=num_workers,
         pin_memory=device.type == "cuda",
+        collate_fn=_collate_decoded,
     )
     dtype = model.dtype if hasattr(model, "dtype") else next(model.parameters()).dtype
-    parts = []
+    parts, failures = [], []
     with _inference(model), tqdm(total=len(videos), desc="Encoding videos", unit="video", disable=not progress) as bar:
-        for pixel_values, video_mask in _batches(loader):
-            pixel_values = pixel_values.to(device, dtype=dtype, non_blocking=True)
-            features = model.get_video_features(pixel_values, video_mask.to(device, non_blocking=True))
-            parts.append(features.for_scoring())  # per-frame patch states would take gigabytes for a corpus
-            bar.update(len(video_mask))
-    return _concat(parts, GLCCLVideoFeatures)
+        for indices, pixel_values, video_mask, failed in _batches(loader):
+            failures.extend(failed)
+            if indices:
+                pixel_values = pixel_values.to(device, dtype=dtype, non_blocking=True)
+                features = model.get_video_features(pixel_values, video_mask.to(device, non_blocking=True))
+                parts.append(features.for_scoring())  # per-frame patch states would take gigabytes for a corpus
+            bar.update(len(indices) + len(failed))
+    return (_concat(parts, GLCCLVideoFeatures) if parts else None), failures
 
 
 def _batches(loader: DataLoader) -> Iterator[Any]:
@@ -580,6 +653,8 @@ class RetrievalCorpus:
         video_ids: the id of each video column (``video_id``, or the video index as a string when absent).
         frame_cache: the frame cache folder of the dataset's ``frame_cache`` column (``glccl_hf.data.cache_frames``),
             or None.
+        duplicate_rows: the dataset rows left out because they repeat an earlier row's video and caption exactly.
+        duplicates: ``(video_id, caption)`` of each of those rows.
     """
 
     captions: list[str]
@@ -587,9 +662,11 @@ class RetrievalCorpus:
     videos: Sequence[Any]
     video_ids: list[str]
     frame_cache: str | None = None
+    duplicate_rows: list[int] = field(default_factory=list)
+    duplicates: list[tuple[str, str]] = field(default_factory=list)
 
 
-def retrieval_corpus(dataset: Any) -> RetrievalCorpus:
+def retrieval_corpus(dataset: Any, duplicates: str = "drop") -> RetrievalCorpus:
     """Read the texts, the videos and their pairing from a dataset in the ``glccl_hf.data`` schema.
 
     Args:
@@ -597,10 +674,15 @@ def retrieval_corpus(dataset: Any) -> RetrievalCorpus:
             columns ``video``, ``caption``, ``video_index``, ``caption_index`` (``video_id`` optional), as
             ``load_retrieval_dataset`` returns. MSR-VTT 1k-A and DiDeMo (one caption or paragraph per video) give a
             square matrix; VATEX or MSR-VTT full (several captions per video) more texts than videos.
+        duplicates: "drop" (default): a row repeating an earlier row's video and caption exactly is left out (it
+            would be a second, identical t2v query), with a warning; "keep": every row is a query.
 
     Raises:
-        ValueError: a missing column, an empty dataset, or indices that do not describe each video once.
+        ValueError: a missing column, an empty dataset, indices that do not describe each video once, or an unknown
+            `duplicates` policy.
     """
+    if duplicates not in DUPLICATE_POLICIES:
+        raise ValueError(f"duplicates={duplicates!r}: expected one of {DUPLICATE_POLICIES}")
     columns = set(getattr(dataset, "column_names", ()))
     missing = [c for c in DATASET_COLUMNS if c not in columns]
     if missing:
@@ -629,12 +711,29 @@ def retrieval_corpus(dataset: Any) -> RetrievalCorpus:
         video_ids = [str(v) for v in _ColumnView(dataset, "video_id", video_rows.tolist())]
     else:
         video_ids = [str(i) for i in range(num_videos)]
+    captions = list(dataset["caption"])
+    # The first row of each video is never a repeat, so dropping repeats leaves every video its caption_index 0 row.
+    repeats = find_duplicate_rows(video_index.tolist(), captions) if duplicates == "drop" else []
+    dropped = [(video_ids[video_index[row]], captions[row]) for row in repeats]
+    if repeats:
+        logger.warning(
+            "left out %d duplicate row(s) of %d that repeat an earlier row's video and caption exactly (pass "
+            "duplicates='keep' to keep them): %s",
+            len(repeats),
+            len(captions),
+            _preview(dropped, 5),
+        )
+        kept = np.setdiff1d(np.arange(len(captions)), repeats)
+        captions = [captions[row] for row in kept]
+        video_index = video_index[kept]
     return RetrievalCorpus(
-        captions=list(dataset["caption"]),
+        captions=captions,
         text_to_video=torch.from_numpy(video_index),
         videos=_ColumnView(dataset, "video", video_rows.tolist()),
         video_ids=video_ids,
         frame_cache=_frame_cache_folder(dataset) if FRAME_CACHE_COLUMN in columns else None,
+        duplicate_rows=repeats,
+        duplicates=dropped,
     )
 
 
@@ -647,20 +746,39 @@ def _frame_cache_folder(dataset: Any) -> str | None:
 
 
 @dataclass
+class SkippedVideo:
+    """A video left out of an evaluation because it could not be read (``on_error="skip"``).
+
+    Attributes:
+        video_id: its id (column ``video_id``); path: its file, or a label for embedded bytes; reason: the error.
+    """
+
+    video_id: str
+    path: str
+    reason: str
+
+
+@dataclass
 class RetrievalScores:
-    """A scored retrieval split.
+    """A scored retrieval split, with what was left out of it.
 
     Attributes:
         similarity: [texts, videos] fused GLCCL logits (CPU).
         text_to_video: int64 [texts], the true video column of each text.
         captions: the texts (rows).
         video_ids: the videos' ids (columns).
+        duplicates: ``(video_id, caption)`` of the dataset rows left out as exact repeats (``duplicates="drop"``).
+        skipped_videos: the videos left out because they could not be read (``on_error="skip"``).
+        skipped_captions: how many captions were left out with those videos.
     """
 
     similarity: torch.Tensor
     text_to_video: torch.Tensor
     captions: list[str]
     video_ids: list[str]
+    duplicates: list[tuple[str, str]] = field(default_factory=list)
+    skipped_videos: list[SkippedVideo] = field(default_factory=list)
+    skipped_captions: int = 0
 
 
 def score_dataset(
@@ -673,6 +791,8 @@ def score_dataset(
     device: str | torch.device | None = None,
     block_size: int | None = None,
     progress: bool = True,
+    on_error: str = "raise",
+    duplicates: str = "drop",
 ) -> RetrievalScores:
     """Encode every caption and every video of a split once and score all pairs.
 
@@ -685,14 +805,17 @@ def score_dataset(
         device: run on this device (the model is moved there); default: the model's device.
         block_size: tile size of the exact scorer.
         progress: show tqdm bars.
+        on_error: "raise" (default): a missing or undecodable video stops the evaluation with an error naming the
+            file; "skip": such a video is left out with its captions, logged, and listed in the result.
+        duplicates: "drop" (default) or "keep" rows that repeat an earlier row's video and caption exactly (see
+            :func:`retrieval_corpus`).
 
     Returns:
-        :class:`RetrievalScores` with the [texts, videos] matrix and the pairing, for inspection or
-        :func:`retrieval_metrics`.
+        :class:`RetrievalScores` with the [texts, videos] matrix, the pairing and what was left out, for inspection
+        or :func:`retrieval_metrics`.
     """
-    corpus = retrieval_corpus(dataset)
-    text = encode_texts(model, processor, corpus.captions, batch_size=batch_size, device=device, progress=progress)
-    video = encode_videos(
+    corpus = retrieval_corpus(dataset, duplicates=duplicates)
+    video, failures = _encode_videos(
         model,
         processor,
         corpus.videos,
@@ -702,13 +825,53 @@ def score_dataset(
         progress=progress,
         names=corpus.video_ids,
         frame_cache=corpus.frame_cache,
+        on_error=on_error,
     )
+    skipped = [
+        SkippedVideo(corpus.video_ids[index], _video_label(corpus.videos[index], corpus.video_ids[index]), reason)
+        for index, reason in failures
+    ]
+    if video is None:
+        raise VideoDecodeError(
+            f"every video of the split failed to load ({len(skipped)}), nothing to evaluate: "
+            + "; ".join(video.reason for video in skipped[:5])
+        )
+    kept_videos = np.setdiff1d(np.arange(len(corpus.video_ids)), [index for index, _ in failures])
+    text_rows, text_to_video = _texts_of(corpus.text_to_video, kept_videos)
+    if skipped:
+        logger.warning(
+            "left out %d of %d videos that could not be read, and their %d caption(s): %s",
+            len(skipped),
+            len(corpus.video_ids),
+            len(corpus.captions) - len(text_rows),
+            _preview([f"{video.video_id} ({video.reason})" for video in skipped], 5),
+        )
+    captions = [corpus.captions[row] for row in text_rows]
+    text = encode_texts(model, processor, captions, batch_size=batch_size, device=device, progress=progress)
     return RetrievalScores(
         similarity=score_features(model, text, video, block_size=block_size),
-        text_to_video=corpus.text_to_video,
-        captions=corpus.captions,
-        video_ids=corpus.video_ids,
+        text_to_video=text_to_video,
+        captions=captions,
+        video_ids=[corpus.video_ids[index] for index in kept_videos],
+        duplicates=corpus.duplicates,
+        skipped_videos=skipped,
+        skipped_captions=len(corpus.captions) - len(text_rows),
     )
+
+
+def _video_label(video: Any, video_id: str) -> str:
+    """A row's video as a report names it: its path, or a label for embedded bytes."""
+    source = _video_source(video)
+    return os.fspath(source) if isinstance(source, (str, os.PathLike)) else f"video {video_id!r} (embedded bytes)"
+
+
+def _texts_of(text_to_video: torch.Tensor, kept_videos: np.ndarray) -> tuple[list[int], torch.Tensor]:
+    """The text rows whose video is kept, and their video columns renumbered among the kept videos."""
+    column = torch.full((int(text_to_video.max()) + 1,), -1, dtype=torch.long)
+    column[torch.from_numpy(kept_videos)] = torch.arange(len(kept_videos))
+    new_index = column[text_to_video]
+    rows = (new_index >= 0).nonzero().flatten()
+    return rows.tolist(), new_index[rows]
 
 
 def evaluate_retrieval(
@@ -723,15 +886,17 @@ def evaluate_retrieval(
     dsl_temperature: float = 1.0,
     block_size: int | None = None,
     progress: bool = True,
+    on_error: str = "raise",
+    duplicates: str = "drop",
 ) -> dict[str, float]:
     """Text-to-video and video-to-text metrics of a model on a retrieval split.
 
     Encodes each caption and each video once (:func:`score_dataset`), then ranks (:func:`retrieval_metrics`). Use
-    :func:`score_dataset` to keep the similarity matrix.
+    :func:`score_dataset` to keep the similarity matrix and the list of what was left out.
 
     Args:
-        model, processor, dataset, batch_size, num_workers, device, block_size, progress: as in
-            :func:`score_dataset`.
+        model, processor, dataset, batch_size, num_workers, device, block_size, progress, on_error, duplicates: as
+            in :func:`score_dataset`.
         dsl: also report dual-softmax metrics (``dsl_`` keys); the reference reports none.
         dsl_temperature: the dual softmax's temperature.
 
@@ -747,5 +912,7 @@ def evaluate_retrieval(
         device=device,
         block_size=block_size,
         progress=progress,
+        on_error=on_error,
+        duplicates=duplicates,
     )
     return retrieval_metrics(scores.similarity, scores.text_to_video, dsl=dsl, dsl_temperature=dsl_temperature)

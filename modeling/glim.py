@@ -33,7 +33,7 @@ class GLCCLScoreHeads(nn.Module):
     `frame_word_sentence_pool` (W_wfm2).
     """
 
-    # Each matrix's symbol in the paper's notation (../shared/docs/method.md) and the reference's parameter name.
+    # Each matrix's symbol in the paper's notation and the reference implementation's parameter name.
     paper_symbols = {
         "video_sentence_projection": "W_g",
         "frame_word_projection": "W_loc",

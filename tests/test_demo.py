@@ -1,17 +1,20 @@
-"""The `make demo` code path at a reduced size: corpus, three models trained with GLCCLTrainer, evaluation,
-metrics.json, curves and checkpoints."""
+"""The `make demo` code path at a reduced size (`--quick`): corpus, three models trained with GLCCLTrainer,
+evaluation, results.md (the table README shows, compared with README's), metrics.json, curves and checkpoints."""
 
 from __future__ import annotations
 
+import itertools
 import json
+from pathlib import Path
 
 import pytest
 from transformers import AutoModel, AutoProcessor
 
 from glccl_hf.data import load_retrieval_dataset
-from glccl_hf.demo import VARIANTS, DemoSettings, chance_metrics, main
+from glccl_hf.demo import QUICK_SETTINGS, VARIANTS, DemoSettings, chance_metrics, format_table, main, settings_from_args
 from glccl_hf.evaluation import evaluate_retrieval
 
+README = Path(__file__).resolve().parents[1] / "README.md"
 METRIC_KEYS = {f"{d}_{m}" for d in ("t2v", "v2t") for m in ("R@1", "R@5", "R@10", "MdR", "MnR")}
 
 
@@ -23,22 +26,39 @@ def test_chance_metrics_are_the_expectations_of_a_random_ranking():
     assert chance_metrics(4)["t2v_R@5"] == 100.0
 
 
-def test_reduced_demo_writes_metrics_curves_and_checkpoints(tmp_path, capsys):
-    settings = DemoSettings(n_train=6, n_test=5, max_steps=3, batch_size=4, width=32, layers=1)
-    argv = ["--output_dir", str(tmp_path)] + [f"--{k}={v}" for k, v in vars(settings).items()]
+def readme_table(command: str) -> str:
+    """The Markdown table that follows README's `<!-- demo table: {command} -->` marker (up to the blank line)."""
+    lines = README.read_text().splitlines()
+    marker = f"<!-- demo table: {command} -->"
+    assert lines.count(marker) == 1, f"README.md needs exactly one {marker!r} line"
+    table = list(itertools.takewhile(bool, lines[lines.index(marker) + 1 :]))
+    return "\n".join(table) + "\n"
+
+
+def test_readme_full_table_has_the_demo_layout():
+    table = readme_table("make demo")
+    assert table.splitlines()[:2] == format_table({}).splitlines()
+    assert [row.split(" | ")[0] for row in table.splitlines()[2:]] == [f"| {name}" for name in (*VARIANTS, "chance")]
+
+
+def test_quick_demo_is_deterministic_and_is_the_table_in_readme(tmp_path, capsys):
+    argv = ["--quick", "--output_dir", str(tmp_path)]
     main(argv)
-    first = json.loads((tmp_path / "metrics.json").read_text())
-    main(argv)  # a second run into the same folder works and, being seeded, reproduces the first
-    assert json.loads((tmp_path / "metrics.json").read_text()) == first
+    first = (tmp_path / "results.md").read_bytes()
+    main(argv)  # a second run into the same folder works and, being seeded, reproduces the first byte for byte
+    assert (tmp_path / "results.md").read_bytes() == first
+    # README's quick table is what the committed code prints (after a change, rerun the command README names).
+    assert first.decode() == readme_table("python -m glccl_hf.demo --quick")
 
     results = json.loads((tmp_path / "metrics.json").read_text())
+    assert first.decode() == format_table(results) + "\n"
     assert set(results) == {*VARIANTS, "chance"}
     for metrics in results.values():
         assert set(metrics) == METRIC_KEYS
-    assert results["chance"] == pytest.approx(chance_metrics(5))
+    assert results["chance"] == pytest.approx(chance_metrics(QUICK_SETTINGS["n_test"]))
     assert (tmp_path / "training_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     printed = capsys.readouterr().out
-    assert "| glccl |" in printed and "| chance |" in printed
+    assert first.decode() in printed
 
     # Each checkpoint reloads with its ablation switch and its card.
     for name, overrides in VARIANTS.items():
@@ -60,3 +80,9 @@ def test_reduced_demo_writes_metrics_curves_and_checkpoints(tmp_path, capsys):
         progress=False,
     )
     assert reloaded == pytest.approx(results["glccl"])
+
+
+def test_quick_preset_takes_explicit_options_on_top():
+    assert settings_from_args(quick=True) == DemoSettings(**QUICK_SETTINGS)
+    assert settings_from_args(quick=True, max_steps=2, seed=None).max_steps == 2
+    assert settings_from_args(quick=False) == DemoSettings()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -371,9 +372,143 @@ def test_example_script_writes_metrics(corpus, processor, model, tmp_path) -> No
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=dict(os.environ), cwd=REPO)
     assert result.returncode == 0, result.stderr
     written = json.loads(output.read_text())
-    assert list(written) == KEYS + DSL_KEYS
+    assert list(written["metrics"]) == KEYS + DSL_KEYS
     expected = evaluate_retrieval(model, processor, load_retrieval_dataset(corpus, "test"), dsl=True, progress=False)
-    assert written == pytest.approx(expected)
+    assert written["metrics"] == pytest.approx(expected)
+    assert written["evaluated"] == {"texts": 4, "videos": 4}
+    assert {key: value["count"] for key, value in written["dropped"].items()} == {
+        "missing_videos": 0,
+        "undecodable_videos": 0,
+        "duplicate_rows": 0,
+    }
     header, *rows = result.stdout.strip().splitlines()
     assert header.split() == ["R@1", "R@5", "R@10", "MdR", "MnR"]
-    assert [row.split()[0] for row in rows] == ["t2v", "v2t", "dsl_t2v", "dsl_v2t"]
+    assert [row.split()[0] for row in rows[:4]] == ["t2v", "v2t", "dsl_t2v", "dsl_v2t"]
+    assert rows[4:] == [
+        "evaluated: 4 captions x 4 videos",
+        "missing videos dropped: 0",
+        "undecodable videos skipped: 0",
+        "duplicate rows dropped: 0",
+    ]
+
+
+# ------------------------------------------------------------------------------- dropped rows are reported
+
+
+def load_script():
+    """examples/evaluate_glccl.py as a module, so its main(argv) runs in this process (no second start-up)."""
+    spec = importlib.util.spec_from_file_location("evaluate_glccl", REPO / "examples" / "evaluate_glccl.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def damaged_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A synthetic corpus whose test split lost one video file and has one file that is no video."""
+    root = make_synthetic_corpus(tmp_path_factory.mktemp("damaged"), n_train=2, n_test=5, seed=1)
+    test_videos = sorted((root / "test").glob("*.mp4"))
+    test_videos[1].unlink()
+    write_garbage(test_videos[3])
+    return root
+
+
+@pytest.fixture(scope="module")
+def checkpoint(model, processor, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("checkpoint")
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder
+
+
+def test_script_names_its_own_flags_for_a_missing_or_broken_video(damaged_corpus, checkpoint) -> None:
+    script = load_script()
+    base = [str(checkpoint), str(damaged_corpus), "--device", "cpu", "--no_progress"]
+    with pytest.raises(SystemExit) as raised:
+        script.main(base)
+    message = str(raised.value)
+    assert "1 of 5 videos not found" in message and "'video00003'" in message, message
+    assert "--missing_videos drop" in message, message
+    with pytest.raises(SystemExit) as raised:
+        script.main(base + ["--missing_videos", "drop"])
+    message = str(raised.value)
+    assert "video00005.mp4" in message and "--on_error skip" in message, message
+
+
+def test_script_drops_and_reports_missing_and_broken_videos(damaged_corpus, checkpoint, model, processor, tmp_path,
+                                                            capsys) -> None:  # fmt: skip
+    script = load_script()
+    output = tmp_path / "metrics.json"
+    argv = [str(checkpoint), str(damaged_corpus), "--device", "cpu", "--no_progress", "--output", str(output)]
+    metrics = script.main(argv + ["--missing_videos", "drop", "--on_error", "skip"])
+    printed = capsys.readouterr().out
+    assert "missing videos dropped: 1 (video00003)" in printed, printed
+    assert "undecodable videos skipped: 1 (video00005)" in printed, printed
+    assert "duplicate rows dropped: 0" in printed, printed
+    assert "3 captions x 3 videos" in printed, printed
+
+    written = json.loads(output.read_text())
+    assert written["metrics"] == pytest.approx(metrics)
+    assert written["evaluated"] == {"texts": 3, "videos": 3}
+    dropped = written["dropped"]
+    assert dropped["missing_videos"] == {"count": 1, "video_ids": ["video00003"]}
+    assert dropped["undecodable_videos"]["count"] == 1
+    [skipped] = dropped["undecodable_videos"]["videos"]
+    assert skipped["video_id"] == "video00005" and skipped["path"].endswith("video00005.mp4") and skipped["reason"]
+    assert dropped["undecodable_videos"]["captions"] == 1
+    assert dropped["duplicate_rows"] == {"count": 0, "rows": []}
+
+    # The metrics are those of the three good videos evaluated on their own.
+    full = load_retrieval_dataset(damaged_corpus, "test", missing_videos="drop")
+    good = full.filter(lambda row: row["video_id"] != "video00005")
+    good = datasets.Dataset.from_dict({**good.to_dict(), "video_index": [0, 1, 2], "caption_index": [0, 0, 0]})
+    assert metrics == pytest.approx(evaluate_retrieval(model, processor, good, progress=False))
+
+
+def test_score_dataset_skips_broken_videos_and_their_captions(corpus, processor, model) -> None:
+    dataset = load_retrieval_dataset(corpus, "train")  # 2 videos, 3 captions each
+    rows = dataset.to_dict()
+    rows["video"][0:3] = [str(corpus / "garbage.mp4")] * 3
+    broken = datasets.Dataset.from_dict(rows, features=dataset.features)
+    with pytest.raises(VideoDecodeError, match="garbage.mp4"):
+        score_dataset(model, processor, broken, progress=False)
+    for num_workers in (0, 1):
+        scores = score_dataset(model, processor, broken, on_error="skip", num_workers=num_workers, progress=False)
+        assert scores.video_ids == [rows["video_id"][3]]
+        assert scores.captions == rows["caption"][3:] and scores.text_to_video.tolist() == [0, 0, 0]
+        [skipped] = scores.skipped_videos
+        assert skipped.video_id == rows["video_id"][0] and skipped.path.endswith("garbage.mp4")
+        assert "garbage.mp4" in skipped.reason and scores.skipped_captions == 3
+    only_broken = broken.select(range(3))
+    with pytest.raises(VideoDecodeError, match="every video"):
+        score_dataset(model, processor, only_broken, on_error="skip", progress=False)
+    with pytest.raises(ValueError, match="on_error"):
+        score_dataset(model, processor, broken, on_error="ignore", progress=False)
+
+
+# ------------------------------------------------------------------------------------------ duplicate rows
+
+
+def test_duplicate_rows_are_dropped_from_evaluation_by_default(corpus, processor, model, caplog) -> None:
+    dataset = load_retrieval_dataset(corpus, "train")  # 2 videos x 3 captions
+    rows = dataset.to_dict()
+    doubled = {key: values + [values[4]] for key, values in rows.items()}  # video 1's second caption again
+    doubled["caption_index"][-1] = 3
+    with_duplicate = datasets.Dataset.from_dict(doubled, features=dataset.features)
+
+    corpus_split = retrieval_corpus(with_duplicate)
+    assert corpus_split.captions == rows["caption"] and corpus_split.duplicate_rows == [6]
+    assert len(retrieval_corpus(with_duplicate, duplicates="keep").captions) == 7
+    with pytest.raises(ValueError, match="duplicates"):
+        retrieval_corpus(with_duplicate, duplicates="ignore")
+
+    with caplog.at_level("WARNING", logger="glccl_hf.evaluation"):
+        scores = score_dataset(model, processor, with_duplicate, progress=False)
+    assert "1 duplicate row" in caplog.text and rows["caption"][4] in caplog.text
+    assert scores.duplicates == [(rows["video_id"][4], rows["caption"][4])]
+    expected = evaluate_retrieval(model, processor, dataset, progress=False)
+    assert evaluate_retrieval(model, processor, with_duplicate, progress=False) == pytest.approx(expected)
+    kept = score_dataset(model, processor, with_duplicate, duplicates="keep", progress=False)
+    assert kept.similarity.shape == (7, 2) and kept.duplicates == []
+    metrics = evaluate_retrieval(model, processor, with_duplicate, duplicates="keep", progress=False)
+    assert metrics == pytest.approx(retrieval_metrics(kept.similarity, kept.text_to_video))

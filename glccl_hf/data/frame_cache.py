@@ -43,6 +43,8 @@ import numpy as np
 import pyarrow as pa
 import torch
 
+from ..modeling.video_glccl import VideoDecodeError
+
 logger = logging.getLogger(__name__)
 
 FRAME_CACHE_COLUMN = "frame_cache"
@@ -347,8 +349,6 @@ def _init_worker(processor: Any, format: str, jpeg_quality: int) -> None:
 
 def _sample(job: _Job) -> tuple[_Job, dict[str, Any] | None, Exception | None]:
     """(job, the shard row, None), or (job, None, the error) for a video that cannot be decoded."""
-    from ..video import VideoDecodeError
-
     processor = _WORKER_STATE["processor"]
     try:
         frames = processor.sample_frames(job.source, name=job.name).numpy()

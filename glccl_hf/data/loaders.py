@@ -11,6 +11,9 @@ Every loader returns a `datasets.Dataset` with one row per (video, caption) pair
   [n_captions, n_videos] has the true video of caption row ``i`` at column ``video_index[i]``.
 - ``caption_index``: int64, the position of the caption among its video's captions (0 for the first). The rows with
   ``caption_index == 0`` list each video once, in ``video_index`` order: encode videos from those.
+
+Rows that repeat an earlier row exactly (same video, same caption) are kept, with a warning giving their count and
+the first of them: a training set may repeat a pair on purpose; evaluation (``glccl_hf.evaluation``) drops them.
 """
 
 from __future__ import annotations
@@ -101,6 +104,23 @@ RETRIEVAL_FEATURES_PATH = datasets.Features(
 RETRIEVAL_FEATURES_BYTES = datasets.Features({**RETRIEVAL_FEATURES_PATH, "video": datasets.Value("binary")})
 
 
+@dataclass
+class LoadReport:
+    """What a load left out or found repeated, for a caller to report beside its results.
+
+    Attributes:
+        missing_videos: ids of the videos whose files were absent and whose rows were dropped
+            (``missing_videos="drop"``), in order of first appearance.
+        duplicate_rows: positions (in the returned dataset) of the rows that repeat an earlier row's video and
+            caption exactly; the rows are kept.
+        duplicates: ``(video_id, caption)`` of each of those rows.
+    """
+
+    missing_videos: list[str] = field(default_factory=list)
+    duplicate_rows: list[int] = field(default_factory=list)
+    duplicates: list[tuple[str, str]] = field(default_factory=list)
+
+
 def load_retrieval_dataset(
     name_or_path: str | os.PathLike,
     split: str,
@@ -117,7 +137,8 @@ def load_retrieval_dataset(
     data_files: Any = None,
     revision: str | None = None,
     cache_dir: str | None = None,
-) -> datasets.Dataset:
+    return_report: bool = False,
+) -> datasets.Dataset | tuple[datasets.Dataset, LoadReport]:
     """Load one split of a text-video retrieval corpus in the schema described in this module's docstring.
 
     Args:
@@ -137,6 +158,11 @@ def load_retrieval_dataset(
         video_column, caption_column, video_id_column: `datasets` corpora: the source columns to use (default:
             detected from common names; the video id falls back to the file path, then to a hash of the bytes).
         config_name, data_files, revision, cache_dir: passed to `datasets.load_dataset` for `datasets` corpora.
+        return_report: also return a :class:`LoadReport` (videos dropped as missing, rows repeated exactly).
+
+    Returns:
+        The dataset, or ``(dataset, report)`` with ``return_report=True``. Rows that repeat an earlier row's video
+        and caption exactly are kept and logged as a warning (count and the first of them).
 
     Raises:
         ValueError: unknown layout or split, malformed annotations, or a path that points outside the dataset root.
@@ -164,24 +190,62 @@ def load_retrieval_dataset(
     unused = sorted(k for k, v in options.items() if v is not None and k not in _LAYOUT_OPTIONS[layout])
     if unused:
         raise ValueError(f"option(s) {unused} do not apply to layout {layout!r} ({name_or_path})")
+    report = LoadReport()
     if layout == "datasets":
-        return _load_datasets_corpus(
+        dataset = _load_datasets_corpus(
             str(name_or_path),
             split,
             videos_dir=videos_dir,
             missing_videos=missing_videos,
+            report=report,
             **{k: options[k] for k in _LAYOUT_OPTIONS["datasets"]},
         )
-    if not root.is_dir():
-        raise FileNotFoundError(f"{root}: annotation folder for layout {layout!r} does not exist")
-    if layout == "msrvtt":
-        pairs = _msrvtt_pairs(root, split, train_csv)
-    elif layout == "didemo":
-        pairs = _didemo_pairs(root, split)
     else:
-        pairs = _vatex_pairs(root, split, caption_file)
-    vdir = Path(videos_dir) if videos_dir is not None else root / "videos"
-    return _pairs_to_dataset(pairs, vdir, split, missing_videos, source=str(root))
+        if not root.is_dir():
+            raise FileNotFoundError(f"{root}: annotation folder for layout {layout!r} does not exist")
+        if layout == "msrvtt":
+            pairs = _msrvtt_pairs(root, split, train_csv)
+        elif layout == "didemo":
+            pairs = _didemo_pairs(root, split)
+        else:
+            pairs = _vatex_pairs(root, split, caption_file)
+        vdir = Path(videos_dir) if videos_dir is not None else root / "videos"
+        dataset = _pairs_to_dataset(pairs, vdir, split, missing_videos, source=str(root), report=report)
+    _report_duplicates(dataset, f"{name_or_path} split {split!r}", report)
+    return (dataset, report) if return_report else dataset
+
+
+def find_duplicate_rows(video_keys: Sequence[Any], captions: Sequence[str]) -> list[int]:
+    """Rows that repeat an earlier row exactly: the same video and the same caption (compared as written).
+
+    Args:
+        video_keys: [rows] the video of each row (its id or index); captions: [rows] each row's caption.
+
+    Returns:
+        The positions of the repeats, ascending; the first occurrence of each pair is not listed.
+    """
+    seen: set[tuple[Any, str]] = set()
+    repeats = []
+    for row, pair in enumerate(zip(video_keys, captions, strict=True)):
+        if pair in seen:
+            repeats.append(row)
+        seen.add(pair)
+    return repeats
+
+
+def _report_duplicates(dataset: datasets.Dataset, source: str, report: LoadReport) -> None:
+    """Record and warn about exact repeats; every source passes here once it is in the common schema."""
+    video_ids, captions = dataset["video_id"], dataset["caption"]
+    report.duplicate_rows = find_duplicate_rows(video_ids, captions)
+    report.duplicates = [(video_ids[row], captions[row]) for row in report.duplicate_rows]
+    if report.duplicates:
+        logger.warning(
+            "%s: %d duplicate row(s) repeat an earlier row's video and caption exactly (kept here; evaluation "
+            "drops them unless duplicates='keep'): %s",
+            source,
+            len(report.duplicates),
+            _preview(report.duplicates, 5),
+        )
 
 
 def detect_layout(root: str | os.PathLike) -> str:
@@ -427,7 +491,7 @@ class _VideoIndex:
 
 
 def _pairs_to_dataset(
-    pairs: list[tuple[str, str]], videos_dir: Path, split: str, missing_videos: str, source: str
+    pairs: list[tuple[str, str]], videos_dir: Path, split: str, missing_videos: str, source: str, report: LoadReport
 ) -> datasets.Dataset:
     if not pairs:
         raise ValueError(f"{source}: split {split!r} has no captions")
@@ -451,6 +515,7 @@ def _pairs_to_dataset(
             missing_videos,
             f"<video_id> or <video_id>{{{','.join(VIDEO_EXTENSIONS)}}}",
         )
+        report.missing_videos = missing
         lost = set(missing)
         pairs = [p for p in pairs if p[0] not in lost]
     return _build_path_dataset([(paths[v], v, c) for v, c in pairs])
@@ -458,7 +523,8 @@ def _pairs_to_dataset(
 
 def _handle_missing(missing: list[str], total: int, what: str, where: Path | str, policy: str, pattern: str) -> None:
     if policy == "error" or len(missing) == total:
-        hint = " (pass missing_videos='drop' to drop them)" if len(missing) < total else ""
+        hint = " (to drop them, pass missing_videos='drop'; on the command line --missing_videos drop)"
+        hint = hint if len(missing) < total else ""
         raise FileNotFoundError(
             f"{what}: {len(missing)} of {total} videos not found in {where} as {pattern}: {_preview(missing)}{hint}"
         )
@@ -552,6 +618,7 @@ def _load_datasets_corpus(
     *,
     videos_dir: str | os.PathLike | None,
     missing_videos: str,
+    report: LoadReport,
     video_column: str | None,
     caption_column: str | None,
     video_id_column: str | None,
@@ -583,6 +650,7 @@ def _load_datasets_corpus(
         root=root,
         base=base,
         missing_videos=missing_videos,
+        report=report,
         video_column=video_column,
         caption_column=caption_column,
         video_id_column=video_id_column,
@@ -624,6 +692,7 @@ def _normalise_corpus(
     root: str | None,
     base: str | None,
     missing_videos: str,
+    report: LoadReport,
     video_column: str | None,
     caption_column: str | None,
     video_id_column: str | None,
@@ -725,6 +794,7 @@ def _normalise_corpus(
             _handle_missing(
                 missing_ids, total, source, base or root or "the dataset", missing_videos, f"files (column {vcol!r})"
             )
+            report.missing_videos = missing_ids
             keep = [k for k, i in enumerate(src_rows) if i not in missing_rows]
             src_rows = [src_rows[k] for k in keep]
             out_captions = [out_captions[k] for k in keep]
