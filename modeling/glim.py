@@ -5,8 +5,12 @@ GLIM aggregates a video's frames with softmax weights given by a text query: the
 `v[a, b]`, every token position gives one "frame" summary `g[a, b, t]`. Each summary is a weighted sum of the frames
 of video b, so every dot product with it is a weighted sum of query-frame dot products, and its squared norm is
 `weights^T G_b weights` with the per-video Gram matrix `G_b = X_b X_b^T`. The scorer below therefore needs only
-[texts, videos, words, frames] dot products and [videos, frames, frames] Gram matrices, never the
+[texts, videos, frames, queries] dot products and [videos, frames, frames] Gram matrices, never the
 [texts, videos, words, dim] tensor (65 GB in fp32 for 1k x 1k), and it is exact: the same arithmetic regrouped.
+
+Its cost is dominated by the one GEMM of the text-side queries against the frames; the rest is laid out for the
+CPU: frames are never the last axis of a reduction (reductions along a 12-long last axis are slow), and the
+frame-word pools run on cache-sized chunks.
 """
 
 from __future__ import annotations
@@ -136,9 +140,9 @@ class GLIMScorer:
         logit_scale: 0-d tensor, `exp(logit_scale)` already clamped.
     """
 
-    # Elements of one [tile_texts, tile_videos, words, words] tensor. On CPU small enough to stay in cache (measured
-    # fastest: 32 x 32 pairs at 32 words); on an accelerator large enough to amortise kernel launches over many
-    # pairs (181 x 181 pairs at 32 words, about 130 MB a tensor in float32; not yet measured on a GPU).
+    # Elements of one [tile_texts, tile_videos, words, words] tensor. On CPU 32 x 32 pairs at 32 words: a GEMM tile
+    # large enough to run near the CPU's peak (64 x 64 measured no faster); on an accelerator large enough to
+    # amortise kernel launches over many pairs (181 x 181 pairs at 32 words, about 130 MB a tensor in float32).
     cpu_tile_budget = 2**20
     accelerator_tile_budget = 2**25
     # Elements of one [texts, videos, words, words] tensor of the frame-word score on CPU: 512 KB in float32, half
@@ -250,27 +254,26 @@ class GLIMScorer:
         return torch.cat(rows, dim=1)
 
     def _frame_word_levels(
-        self, guided_word_dots: torch.Tensor, row_scale: torch.Tensor, mask_words: torch.Tensor | None
+        self, frame_word_sim_t: torch.Tensor, mask_words: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         r"""
         The two first-level pools of the frame-word score, `word_level [a, b, u]` and `frame_level [a, b, t]`, from
-        `guided_word_dots[a, b, u, t] = <w^_t W_loc, g_u>` and `row_scale[a, b, u] = 1 / (||g_u|| * sharpness)`.
+        F / sharpness held transposed, `frame_word_sim_t[a, b, u, t] = <w^_t W_loc, g^_u> / sharpness`.
 
-        F is held transposed, `[a, b, u, t]`: word_level pools along its last axis, frame_level along the second to
-        last, so one layout serves both. On CPU this runs over chunks of texts whose `[texts, videos, words, words]`
-        tensors stay in cache (the pools make several passes over them).
+        word_level pools along the last axis (words t), frame_level along the second to last (guided frames u), so
+        one layout serves both. On CPU this runs over chunks of texts whose `[texts, videos, words, words]` tensors
+        stay in cache (the pools make several passes over them).
         """
         heads = self.heads
-        chunk = self.frame_word_chunk(guided_word_dots.shape[1])
+        chunk = self.frame_word_chunk(frame_word_sim_t.shape[1])
         word_levels, frame_levels = [], []
-        for r0 in range(0, guided_word_dots.shape[0], chunk):
+        for r0 in range(0, frame_word_sim_t.shape[0], chunk):
             rows = slice(r0, r0 + chunk)
-            frame_word_sim_t = guided_word_dots[rows] * row_scale[rows, ..., None]  # F^T / sharpness
             mask = None if mask_words is None else mask_words[rows]  # [a, 1, words]
             mask_t = None if mask is None else mask[:, :, None, :]  # [a, 1, 1, t]
             mask_u = None if mask is None else mask[:, :, :, None]  # [a, 1, u, 1]
-            word_levels.append(attention_pool(frame_word_sim_t, heads.frame_word_word_pool, mask_t))
-            frame_levels.append(attention_pool(frame_word_sim_t, heads.frame_word_frame_pool, mask_u, dim=-2))
+            word_levels.append(attention_pool(frame_word_sim_t[rows], heads.frame_word_word_pool, mask_t))
+            frame_levels.append(attention_pool(frame_word_sim_t[rows], heads.frame_word_frame_pool, mask_u, dim=-2))
         return torch.cat(word_levels), torch.cat(frame_levels)
 
     def _query_frame_dots(self, texts: slice, videos: slice) -> torch.Tensor:
@@ -299,18 +302,19 @@ class GLIMScorer:
         beta, alpha = glim[..., :nw], glim[..., nw]
         guided_norm, video_norm = summary_norm[..., :nw], summary_norm[..., nw]
 
-        # Dot products with the summaries are GLIM-weighted sums of query-frame dot products:
-        # <s^ W_g, v> and <w_t, v> from alpha; <s, g_u> and <w^_t W_loc, g_u> from beta in one batched product.
-        video_dots = (alpha[..., None] * dots[..., : nw + 1]).sum(-2)  # [a, b, 1 + words]
-        guided_dots = beta.transpose(-1, -2) @ dots[..., nw + 1 :]  # [a, b, u, 1 + words]
-
         # Every similarity below is divided by the sharpness, the unit of the softmaxes (see attention_pool).
         sharpness = self.sharpness
-        inv_sentence_norm = 1 / (self.sentence_norm[texts][:, None] * sharpness)  # [a, 1]
         inv_word_norm = 1 / (self.word_norm[texts][:, None, :] * sharpness)  # [a, 1, words]
-        inv_guided_norm = 1 / guided_norm  # a dot product with g / ||g|| is one with the normalised summary g^
         word_mask = self.word_mask[texts]
         mask_words = word_mask[:, None, :] if self.mask_padded_words else None  # [a, 1, words]
+
+        # Dot products with the summaries are GLIM-weighted sums of query-frame dot products: <s^ W_g, v> and
+        # <w_t, v> from alpha; <s, g^_u> and <w^_t W_loc, g^_u> from beta / ||g_u||, whose dot products are with the
+        # normalised summaries g^_u (here also divided by the sharpness).
+        video_dots = (alpha[..., None] * dots[..., : nw + 1]).sum(-2)  # [a, b, 1 + words]
+        beta_unit = beta / (guided_norm[..., None, :] * sharpness)  # [a, b, frames, u]
+        sentence_guided_dots = (beta_unit * dots[..., nw + 1, None]).sum(-2)  # [a, b, u]
+        frame_word_sim_t = beta_unit.transpose(-1, -2) @ dots[..., nw + 2 :]  # F^T: [a, b, u, t]
 
         # 1. video-sentence: (s^ W_g) . v^
         video_sentence = video_dots[..., 0] / video_norm
@@ -320,13 +324,12 @@ class GLIMScorer:
         video_word = attention_pool(video_word_sim, heads.video_word_pool, mask_words)
 
         # 3. sentence-frame: N[a, b, u] = <s^, g^_u>, pooled over the word-guided frames.
-        sentence_guided_sim = guided_dots[..., 0] * (inv_guided_norm * inv_sentence_norm[..., None])
+        sentence_guided_sim = sentence_guided_dots / self.sentence_norm[texts][:, None, None]  # sharpness in beta_unit
         sentence_frame_score = attention_pool(sentence_guided_sim, heads.sentence_frame_pool, mask_words)
 
         # 4. frame-word: F[a, b, t, u] = <w^_t W_loc, g^_u>, pooled over words t for each guided frame u
         # (word_level) and over guided frames u for each word t (frame_level); each is pooled again.
-        frame_word_sim_t = guided_dots[..., 1:]  # [a, b, u, t], in units of ||g_u|| (scaled per chunk below)
-        word_level, frame_level = self._frame_word_levels(frame_word_sim_t, inv_guided_norm / sharpness, mask_words)
+        word_level, frame_level = self._frame_word_levels(frame_word_sim_t, mask_words)
         sentence_to_frame = attention_pool(word_level, heads.frame_word_sentence_pool, mask_words)
         video_to_word = attention_pool(frame_level, heads.frame_word_video_pool, mask_words)
         frame_word = (sentence_to_frame + video_to_word) / 2
