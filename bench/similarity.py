@@ -5,8 +5,14 @@ difference, then the exact scorer alone at 1000 x 1000 (MSR-VTT 1k-A size) and o
 runs in its own process so that the peak memory of one cannot hide in another's (CPU: peak RSS above the process's
 baseline; CUDA: torch.cuda.max_memory_allocated).
 
+Then the scorer against its floor: the one matrix product it cannot avoid, the [texts * (2 + 2 Nw), D] text-side
+query matrix times the [D, videos * Nf] frames, computed in tiles of 32 texts x 32 videos into a reused output
+buffer (its cheapest form measured on CPU), timed in the same process as `GLCCLModel.similarity`, the two
+interleaved, medians; the ratio similarity / floor is what the scorer costs beyond that product.
+
     python bench/similarity.py                      # CPU, float32
-    python bench/similarity.py --device cuda --dtype bfloat16 --sizes 128 1000 5000
+    python bench/similarity.py --threads 1          # one intra-op thread (steadier on a shared machine)
+    python bench/similarity.py --device cuda --dtype bfloat16 --sizes 128 1000 5000 --floor-size 5000
 """
 
 from __future__ import annotations
@@ -107,9 +113,57 @@ def _measure(method: str, size: int, device: str, dtype_name: str, repeats: int,
     return {"seconds": statistics.median(times), "peak_bytes": peak}
 
 
+def _floor_runner(size: int, device: str, dtype: torch.dtype, tile: int = 32):
+    """The irreducible GEMM: [size * (2 + 2 Nw), D] queries times [D, size * Nf] frames, in tile x tile blocks of
+    texts x videos written into one reused output buffer (no allocation in the loop)."""
+    generator = torch.Generator().manual_seed(1)
+    queries_per_text = 2 + 2 * WORDS
+    queries = torch.randn(size * queries_per_text, DIM, generator=generator).to(device=device, dtype=dtype)
+    frames_t = torch.randn(DIM, size * FRAMES, generator=generator).to(device=device, dtype=dtype)
+    rows, cols = tile * queries_per_text, tile * FRAMES
+    buffer = torch.empty(rows, cols, device=device, dtype=dtype)
+
+    def run() -> None:
+        for r0 in range(0, queries.shape[0], rows):
+            block = queries[r0 : r0 + rows]
+            for c0 in range(0, frames_t.shape[1], cols):
+                columns = frames_t[:, c0 : c0 + cols]
+                torch.mm(block, columns, out=buffer[: block.shape[0], : columns.shape[1]])
+
+    return run
+
+
+def _measure_floor(size: int, device: str, dtype_name: str, repeats: int) -> dict:
+    """Runs in a child process: the floor GEMM and the exact scorer, interleaved, `repeats` times each."""
+    torch.set_grad_enabled(False)
+    dtype = getattr(torch, dtype_name)
+    runs = {
+        "floor": _floor_runner(size, device, dtype),
+        "similarity": _glccl_runner(_inputs(size, size, device, dtype)),
+    }
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    wall: dict[str, list[float]] = {name: [] for name in runs}
+    cpu: dict[str, list[float]] = {name: [] for name in runs}
+    for run in runs.values():  # warm-up
+        run()
+    for _ in range(repeats):
+        for name, run in runs.items():
+            sync()
+            start, start_cpu = time.perf_counter(), time.process_time()
+            run()
+            sync()
+            wall[name].append(time.perf_counter() - start)
+            cpu[name].append(time.process_time() - start_cpu)
+    medians = {name: statistics.median(values) for name, values in wall.items()}
+    medians.update({f"{name}_cpu": statistics.median(values) for name, values in cpu.items()})
+    return medians
+
+
 def _child(method: str, size: int, args, out: str) -> dict:
     command = [sys.executable, __file__, "--child", method, "--size", str(size), "--device", args.device]
     command += ["--dtype", args.dtype, "--repeats", str(args.repeats), "--out", out]
+    if args.threads:
+        command += ["--threads", str(args.threads)]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"{method} at {size} failed:\n{result.stderr[-2000:]}")
@@ -123,10 +177,17 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--compare-size", type=int, default=128, help="size of the side-by-side comparison")
     parser.add_argument("--sizes", type=int, nargs="*", default=[1000], help="sizes for the exact scorer alone")
-    parser.add_argument("--child", choices=["glccl", "naive"], help=argparse.SUPPRESS)
+    parser.add_argument("--floor-size", type=int, default=1000, help="size of floor GEMM vs similarity (0: skip)")
+    parser.add_argument("--threads", type=int, help="intra-op threads (torch.set_num_threads); default: torch's")
+    parser.add_argument("--child", choices=["glccl", "naive", "floor"], help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.child == "floor":
+        print(json.dumps(_measure_floor(args.size, args.device, args.dtype, args.repeats)))
+        return
     if args.child:
         print(json.dumps(_measure(args.child, args.size, args.device, args.dtype, args.repeats, args.out)))
         return
@@ -153,6 +214,18 @@ def main() -> None:
         for size in args.sizes:
             result = _child("glccl", size, args, f"{tmp}/big.pt")
             print(f"| {size} x {size} | {result['seconds']:.3f} | {result['peak_bytes'] / mib:.0f} |")
+    if args.floor_size:
+        size = args.floor_size
+        floor = _child("floor", size, args, "")
+        gemm = f"floor GEMM [{size} x {2 + 2 * WORDS}, {DIM}] x [{DIM}, {size} x {FRAMES}]"
+        # CPU time of the process (all its threads) next to wall time: on a shared machine the wall time also
+        # counts the time spent waiting for a core.
+        print(f"\n| {size} x {size}, same process, interleaved | wall time (s) | CPU time (s) |")
+        print("|---|---|---|")
+        print(f"| {gemm} | {floor['floor']:.3f} | {floor['floor_cpu']:.3f} |")
+        print(f"| GLCCLModel.similarity | {floor['similarity']:.3f} | {floor['similarity_cpu']:.3f} |")
+        ratio, ratio_cpu = floor["similarity"] / floor["floor"], floor["similarity_cpu"] / floor["floor_cpu"]
+        print(f"| ratio similarity / floor | **{ratio:.2f}x** | **{ratio_cpu:.2f}x** |")
 
 
 if __name__ == "__main__":

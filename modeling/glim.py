@@ -5,8 +5,12 @@ GLIM aggregates a video's frames with softmax weights given by a text query: the
 `v[a, b]`, every token position gives one "frame" summary `g[a, b, t]`. Each summary is a weighted sum of the frames
 of video b, so every dot product with it is a weighted sum of query-frame dot products, and its squared norm is
 `weights^T G_b weights` with the per-video Gram matrix `G_b = X_b X_b^T`. The scorer below therefore needs only
-[texts, videos, words, frames] dot products and [videos, frames, frames] Gram matrices, never the
+[texts, videos, frames, queries] dot products and [videos, frames, frames] Gram matrices, never the
 [texts, videos, words, dim] tensor (65 GB in fp32 for 1k x 1k), and it is exact: the same arithmetic regrouped.
+
+Its cost is dominated by the one GEMM of the text-side queries against the frames; the rest is laid out for the
+CPU: frames are never the last axis of a reduction (reductions along a 12-long last axis are slow), and the
+frame-word pools run on cache-sized chunks.
 """
 
 from __future__ import annotations
@@ -57,21 +61,28 @@ class GLCCLScoreHeads(nn.Module):
         self.frame_word_sentence_pool = nn.Parameter(torch.eye(max_words))
 
 
-def attention_pool(logits: torch.Tensor, mixing: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+def attention_pool(
+    logits: torch.Tensor, mixing: torch.Tensor, mask: torch.Tensor | None = None, dim: int = -1
+) -> torch.Tensor:
     r"""
-    X-CLIP's attention over similarities along the last axis, in units of the sharpness:
-    `sum_x z * (softmax_x(z) @ mixing)` with `z = similarity / sharpness`, where `@ mixing` right-multiplies the
-    softmax axis by the `[n, n]` matrix. (Multiplying the result by the sharpness gives the score; keeping the
-    sharpness unit saves a pass over the large tensors, and a pooled value can feed the next pool directly.)
+    X-CLIP's attention over similarities along axis `dim` (the last or the second to last), in units of the
+    sharpness: `sum_x z * (softmax_x(z) @ mixing)` with `z = similarity / sharpness`, where `@ mixing`
+    right-multiplies the softmax axis by the `[n, n]` matrix. (Multiplying the result by the sharpness gives the
+    score; keeping the sharpness unit saves a pass over the large tensors, and a pooled value can feed the next pool
+    directly.) Pooling a `[..., u, t]` tensor along `dim=-2` equals pooling its transpose along the last axis,
+    without the transposed copy.
 
     `mask` (broadcastable to `logits`, 1 = keep) removes positions from the softmax and from the sum.
     """
+    if dim not in (-1, -2):
+        raise ValueError(f"attention_pool pools along dim -1 or -2, got {dim}")
+    logits_for_softmax = logits if mask is None else logits.masked_fill(mask == 0, float("-inf"))
+    weights = logits_for_softmax.softmax(dim)
+    # Right-multiplying the second-to-last axis by `mixing` is a left multiplication by its transpose.
+    mixed = weights @ mixing if dim == -1 else mixing.transpose(0, 1) @ weights
     if mask is not None:
-        logits_for_softmax = logits.masked_fill(mask == 0, float("-inf"))
-        mixed = (logits_for_softmax.softmax(-1) @ mixing) * mask
-    else:
-        mixed = logits.softmax(-1) @ mixing
-    return (logits * mixed).sum(-1)
+        mixed = mixed * mask
+    return (logits * mixed).sum(dim)
 
 
 def glim_weights(
@@ -82,7 +93,8 @@ def glim_weights(
     mask_padded_frames: bool,
 ) -> torch.Tensor:
     r"""
-    GLIM's frame weights, softmax over the last (frames) axis of `query_frame_dots / temperature`.
+    GLIM's frame weights: softmax of `query_frame_dots / temperature` over the frames axis, the second to last
+    (`[..., frames, queries]`; reductions along a short last axis are slow on CPU).
 
     `frame_mask` is broadcastable to `query_frame_dots`. Padded frames join the softmax unless `mask_padded_frames`
     (the reference masks nothing). With `text_guided=False` the weights are uniform over the (valid) frames.
@@ -90,11 +102,11 @@ def glim_weights(
     valid = frame_mask.to(torch.bool) if mask_padded_frames else torch.ones_like(frame_mask, dtype=torch.bool)
     if not text_guided:
         valid = valid.expand_as(query_frame_dots).to(query_frame_dots.dtype)
-        return valid / valid.sum(-1, keepdim=True)
+        return valid / valid.sum(-2, keepdim=True)
     logits = query_frame_dots / temperature
     if mask_padded_frames:
         logits = logits.masked_fill(~valid, float("-inf"))
-    return logits.softmax(-1)
+    return logits.softmax(-2)
 
 
 def _no_autocast(device: torch.device) -> torch.autocast:
@@ -102,14 +114,10 @@ def _no_autocast(device: torch.device) -> torch.autocast:
     return torch.autocast(device_type=device.type, enabled=False)
 
 
-def _guided_norm(weights: torch.Tensor, gram: torch.Tensor) -> torch.Tensor:
-    r"""`||sum_f weights[..., f] X_bf||` from the Gram matrix: weights `[texts, videos, ..., frames]`,
-    gram `[videos, frames, frames]` -> `[texts, videos, ...]`."""
-    texts, videos = weights.shape[:2]
-    frames = weights.shape[-1]
-    per_video = weights.transpose(0, 1).reshape(videos, -1, frames)  # [videos, texts * queries, frames]
-    quadratic = ((per_video @ gram) * per_video).sum(-1)
-    quadratic = quadratic.reshape(videos, texts, *weights.shape[2:-1]).transpose(0, 1)
+def _summary_norm(weights: torch.Tensor, gram: torch.Tensor) -> torch.Tensor:
+    r"""`||sum_f weights[..., f, k] X_bf||` from the Gram matrix: weights `[texts, videos, frames, summaries]`,
+    gram `[videos, frames, frames]` -> `[texts, videos, summaries]`."""
+    quadratic = ((gram @ weights) * weights).sum(-2)
     # Round-off can make a tiny square negative; the floor keeps sqrt and its gradient finite.
     return quadratic.clamp_min(torch.finfo(quadratic.dtype).tiny).sqrt()
 
@@ -132,11 +140,14 @@ class GLIMScorer:
         logit_scale: 0-d tensor, `exp(logit_scale)` already clamped.
     """
 
-    # Elements of one [tile_texts, tile_videos, words, words] tensor. On CPU small enough to stay in cache (measured
-    # fastest: 32 x 32 pairs at 32 words); on an accelerator large enough to amortise kernel launches over many
-    # pairs (181 x 181 pairs at 32 words, about 130 MB a tensor in float32; not yet measured on a GPU).
+    # Elements of one [tile_texts, tile_videos, words, words] tensor. On CPU 32 x 32 pairs at 32 words: a GEMM tile
+    # large enough to run near the CPU's peak (64 x 64 measured no faster); on an accelerator large enough to
+    # amortise kernel launches over many pairs (181 x 181 pairs at 32 words, about 130 MB a tensor in float32).
     cpu_tile_budget = 2**20
     accelerator_tile_budget = 2**25
+    # Elements of one [texts, videos, words, words] tensor of the frame-word score on CPU: 512 KB in float32, half
+    # a core's L2 cache, so the pools' several passes over it do not go to memory.
+    cpu_cache_budget = 2**17
 
     def __init__(
         self,
@@ -190,16 +201,23 @@ class GLIMScorer:
             # Padding takes no part in any score, so whatever its features are (even zeros) must stay finite.
             words = words * self.word_mask[..., None]
             self.word_norm = self.word_norm.masked_fill(self.word_mask == 0, 1.0)
-        # One query matrix per text: raw sentence, raw words, s^ W_g and w^ W_loc, all dotted with frames at once.
+        # One query matrix per text, all dotted with frames at once: s^ W_g, the raw words, the raw sentence and
+        # w^ W_loc. In this order GLIM's queries (words, sentence) are adjacent, and so are the queries dotted with
+        # the sentence-guided summary (s^ W_g, words) and with the word-guided ones (sentence, w^ W_loc).
         projected_sentence = (sentence / self.sentence_norm[:, None]) @ self.heads.video_sentence_projection
         projected_words = (words / self.word_norm[..., None]) @ self.heads.frame_word_projection
-        self.text_queries = torch.cat([sentence[:, None], words, projected_sentence[:, None], projected_words], dim=1)
+        self.text_queries = torch.cat([projected_sentence[:, None], words, sentence[:, None], projected_words], dim=1)
+        self.text_queries_t = self.text_queries.flatten(0, 1).t()  # [dim, texts * queries], the GEMM's operand
 
     def _prepare_videos(self, frame_embeds: torch.Tensor, frame_mask: torch.Tensor) -> None:
         """Per-video quantities shared by every tile: the frames and their Gram matrices."""
         self.frames = frame_embeds.to(self.dtype)
         self.frame_mask = frame_mask
         self.gram = self.frames @ self.frames.transpose(1, 2)  # [videos, frames, frames]
+
+    @property
+    def queries_per_text(self) -> int:
+        return self.text_queries.shape[1]
 
     @property
     def num_texts(self) -> int:
@@ -215,6 +233,13 @@ class GLIMScorer:
         budget = self.cpu_tile_budget if on_cpu else self.accelerator_tile_budget
         return max(1, int(math.sqrt(budget / per_pair)))
 
+    def frame_word_chunk(self, tile_videos: int) -> int:
+        """Texts per chunk of the frame-word score: on CPU, a [chunk, tile_videos, words, words] tensor fits the
+        cache budget (measured: 4 texts x 32 videos pools twice as fast as 32 x 32); elsewhere the whole tile."""
+        if self.frames.device.type != "cpu":
+            return self.num_texts
+        return max(1, self.cpu_cache_budget // (tile_videos * self.num_words * self.num_words))
+
     def parts(self, block_size: int | None = None) -> torch.Tensor:
         """All four score matrices, `[4, texts, videos]`, computed tile by tile."""
         tile = self.default_tile() if block_size is None else block_size
@@ -228,60 +253,83 @@ class GLIMScorer:
                 rows.append(torch.cat(row, dim=-1))
         return torch.cat(rows, dim=1)
 
+    def _frame_word_levels(
+        self, frame_word_sim_t: torch.Tensor, mask_words: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        r"""
+        The two first-level pools of the frame-word score, `word_level [a, b, u]` and `frame_level [a, b, t]`, from
+        F / sharpness held transposed, `frame_word_sim_t[a, b, u, t] = <w^_t W_loc, g^_u> / sharpness`.
+
+        word_level pools along the last axis (words t), frame_level along the second to last (guided frames u), so
+        one layout serves both. On CPU this runs over chunks of texts whose `[texts, videos, words, words]` tensors
+        stay in cache (the pools make several passes over them).
+        """
+        heads = self.heads
+        chunk = self.frame_word_chunk(frame_word_sim_t.shape[1])
+        word_levels, frame_levels = [], []
+        for r0 in range(0, frame_word_sim_t.shape[0], chunk):
+            rows = slice(r0, r0 + chunk)
+            mask = None if mask_words is None else mask_words[rows]  # [a, 1, words]
+            mask_t = None if mask is None else mask[:, :, None, :]  # [a, 1, 1, t]
+            mask_u = None if mask is None else mask[:, :, :, None]  # [a, 1, u, 1]
+            word_levels.append(attention_pool(frame_word_sim_t[rows], heads.frame_word_word_pool, mask_t))
+            frame_levels.append(attention_pool(frame_word_sim_t[rows], heads.frame_word_frame_pool, mask_u, dim=-2))
+        return torch.cat(word_levels), torch.cat(frame_levels)
+
+    def _query_frame_dots(self, texts: slice, videos: slice) -> torch.Tensor:
+        """Every text-side query against every frame, one GEMM: `[tile_texts, tile_videos, frames, queries]`."""
+        frames = self.frames[videos]
+        queries_t = self.text_queries_t[:, texts.start * self.queries_per_text : texts.stop * self.queries_per_text]
+        dots = frames.flatten(0, 1) @ queries_t  # [videos * frames, texts * queries]
+        num_videos, num_frames = frames.shape[:2]
+        dots = dots.view(num_videos, num_frames, -1, self.queries_per_text)
+        return dots.permute(2, 0, 1, 3).contiguous()
+
     def _tile(self, texts: slice, videos: slice) -> torch.Tensor:
         """The four scores of one tile: `[4, tile_texts, tile_videos]`."""
         nw = self.num_words
-        word_mask = self.word_mask[texts]
-        frame_mask = self.frame_mask[videos]
         heads = self.heads
+        # [a, b, frames, queries]; queries: s^ W_g, words w_1..w_Nw, sentence s, w^_1 W_loc..w^_Nw W_loc.
+        dots = self._query_frame_dots(texts, videos)
 
-        # [a, b, queries, frames]: every text-side vector against every frame, one GEMM.
-        dots = torch.einsum("aqd,bfd->abqf", self.text_queries[texts], self.frames[videos])
-        sentence_frame = dots[:, :, 0]  # <s_a, X_bf>
-        word_frame = dots[:, :, 1 : nw + 1]  # <w_at, X_bf>
-        projected_sentence_frame = dots[:, :, nw + 1]  # <s^_a W_g, X_bf>
-        projected_word_frame = dots[:, :, nw + 2 :]  # <w^_at W_loc, X_bf>
-
-        # GLIM on un-normalised features: sentence-guided (alpha) and word-guided (beta) frame weights.
-        frame_valid = frame_mask[None, :, :]
-        alpha = glim_weights(
-            sentence_frame, frame_valid, self.glim_temperature, self.text_guided, self.mask_padded_frames
-        )  # [a, b, frames]
-        beta = glim_weights(
-            word_frame, frame_valid[:, :, None], self.glim_temperature, self.text_guided, self.mask_padded_frames
-        )  # [a, b, words, frames]
-        gram = self.gram[videos]
-        video_norm = _guided_norm(alpha, gram)  # ||v[a, b]||
-        guided_norm = _guided_norm(beta, gram)  # ||g[a, b, u]||
+        # GLIM on un-normalised features, one softmax over frames for all its queries: the word-guided weights
+        # (beta, one column per word u) and the sentence-guided weights (alpha, the last column).
+        frame_valid = self.frame_mask[videos][None, :, :, None]  # [1, b, frames, 1]
+        glim = glim_weights(
+            dots[..., 1 : nw + 2], frame_valid, self.glim_temperature, self.text_guided, self.mask_padded_frames
+        )  # [a, b, frames, words + 1]
+        summary_norm = _summary_norm(glim, self.gram[videos])  # ||g[a, b, u]||, then ||v[a, b]||
+        beta, alpha = glim[..., :nw], glim[..., nw]
+        guided_norm, video_norm = summary_norm[..., :nw], summary_norm[..., nw]
 
         # Every similarity below is divided by the sharpness, the unit of the softmaxes (see attention_pool).
         sharpness = self.sharpness
-        inv_sentence_norm = 1 / (self.sentence_norm[texts][:, None] * sharpness)  # [a, 1]
         inv_word_norm = 1 / (self.word_norm[texts][:, None, :] * sharpness)  # [a, 1, words]
-        # beta / ||g||: a dot product with it is a dot product with the normalised guided summary g^.
-        beta_unit = beta / guided_norm[..., None]
+        word_mask = self.word_mask[texts]
         mask_words = word_mask[:, None, :] if self.mask_padded_words else None  # [a, 1, words]
 
+        # Dot products with the summaries are GLIM-weighted sums of query-frame dot products: <s^ W_g, v> and
+        # <w_t, v> from alpha; <s, g^_u> and <w^_t W_loc, g^_u> from beta / ||g_u||, whose dot products are with the
+        # normalised summaries g^_u (here also divided by the sharpness).
+        video_dots = (alpha[..., None] * dots[..., : nw + 1]).sum(-2)  # [a, b, 1 + words]
+        beta_unit = beta / (guided_norm[..., None, :] * sharpness)  # [a, b, frames, u]
+        sentence_guided_dots = (beta_unit * dots[..., nw + 1, None]).sum(-2)  # [a, b, u]
+        frame_word_sim_t = beta_unit.transpose(-1, -2) @ dots[..., nw + 2 :]  # F^T: [a, b, u, t]
+
         # 1. video-sentence: (s^ W_g) . v^
-        video_sentence = (alpha * projected_sentence_frame).sum(-1) / video_norm
+        video_sentence = video_dots[..., 0] / video_norm
 
         # 2. video-word: M[a, b, t] = <v^, w^_t>, pooled over words.
-        video_word_sim = (word_frame * alpha[:, :, None]).sum(-1) * (inv_word_norm / video_norm[..., None])
+        video_word_sim = video_dots[..., 1:] * (inv_word_norm / video_norm[..., None])
         video_word = attention_pool(video_word_sim, heads.video_word_pool, mask_words)
 
         # 3. sentence-frame: N[a, b, u] = <s^, g^_u>, pooled over the word-guided frames.
-        sentence_guided_sim = (beta_unit * sentence_frame[:, :, None]).sum(-1) * inv_sentence_norm[..., None]
+        sentence_guided_sim = sentence_guided_dots / self.sentence_norm[texts][:, None, None]  # sharpness in beta_unit
         sentence_frame_score = attention_pool(sentence_guided_sim, heads.sentence_frame_pool, mask_words)
 
-        # 4. frame-word: F[a, b, t, u] = <w^_t W_loc, g^_u>; pooled over words t for each guided frame u
+        # 4. frame-word: F[a, b, t, u] = <w^_t W_loc, g^_u>, pooled over words t for each guided frame u
         # (word_level) and over guided frames u for each word t (frame_level); each is pooled again.
-        # Both layouts of F come from one small matmul each, so every softmax runs along a contiguous axis.
-        projected_word_frame = projected_word_frame / sharpness
-        frame_word_sim = torch.einsum("abtf,abuf->abtu", projected_word_frame, beta_unit)
-        frame_word_sim_t = torch.einsum("abuf,abtf->abut", beta_unit, projected_word_frame)
-        mask_pairs = mask_words[:, :, None, :] if mask_words is not None else None  # [a, 1, 1, words]
-        frame_level = attention_pool(frame_word_sim, heads.frame_word_frame_pool, mask_pairs)  # [a, b, t]
-        word_level = attention_pool(frame_word_sim_t, heads.frame_word_word_pool, mask_pairs)  # [a, b, u]
+        word_level, frame_level = self._frame_word_levels(frame_word_sim_t, mask_words)
         sentence_to_frame = attention_pool(word_level, heads.frame_word_sentence_pool, mask_words)
         video_to_word = attention_pool(frame_level, heads.frame_word_video_pool, mask_words)
         frame_word = (sentence_to_frame + video_to_word) / 2

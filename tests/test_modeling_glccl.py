@@ -8,6 +8,7 @@ import textwrap
 
 import pytest
 import torch
+from glccl_hf.modeling.glim import GLIMScorer
 from glccl_hf.modeling.losses import csc_loss, infonce_loss
 from huggingface_hub.errors import StrictDataclassClassValidationError, StrictDataclassFieldValidationError
 from modeling_fixtures import (
@@ -64,9 +65,16 @@ def _naive(model, text, video):
     )
 
 
+# A CPU cache budget of 384 elements splits the frame-word score of a 5 x 3 tile into chunks of 2, 2 and 1 texts.
+FRAME_WORD_CHUNKS = [pytest.param(None, id="one-chunk"), pytest.param(384, id="chunked")]
+
+
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("block_size", [None, 2])
-def test_similarity_matches_naive_formulation(mode, block_size):
+@pytest.mark.parametrize("cache_budget", FRAME_WORD_CHUNKS)
+def test_similarity_matches_naive_formulation(mode, block_size, cache_budget, monkeypatch):
+    if cache_budget is not None:
+        monkeypatch.setattr(GLIMScorer, "cpu_cache_budget", cache_budget)
     # Five texts against three videos, padded words and frames, non-identity heads, in float64 for a tight check.
     model = tiny_model(**mode).double()
     text, video = _features(model, [6, 2, 4, 1, 5], [4, 2, 1])
@@ -91,7 +99,10 @@ def test_similarity_float32_matches_naive_float64():
 
 
 @pytest.mark.parametrize("mode", MODES[:2])
-def test_loss_and_gradients_match_naive_formulation(mode):
+@pytest.mark.parametrize("cache_budget", FRAME_WORD_CHUNKS)
+def test_loss_and_gradients_match_naive_formulation(mode, cache_budget, monkeypatch):
+    if cache_budget is not None:
+        monkeypatch.setattr(GLIMScorer, "cpu_cache_budget", cache_budget)  # 3-text tiles in chunks of 2 and 1
     model = tiny_model(**mode).double()
     text, video = _features(model, [6, 2, 4, 1], [4, 2, 1, 3])
     leaves = {
