@@ -8,6 +8,7 @@ frame-word) are fused by their mean; training adds the CSC loss to symmetric Inf
 from __future__ import annotations
 
 import logging
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -93,6 +94,27 @@ class GLCCLVideoFeatures(BaseModelOutputWithPooling):
     def for_scoring(self) -> GLCCLVideoFeatures:
         """Only the fields the scorer reads (frames, mask): what a cache of many encoded videos keeps."""
         return GLCCLVideoFeatures(pooler_output=self.pooler_output, frame_mask=self.frame_mask)
+
+
+def _accept_paper_name(cls: type, name: str) -> type:
+    """Let the feature dataclass `cls` also be built with `name=` for its `pooler_output` (the paper's name, which
+    it keeps as a read-only property), as features stored apart from the model are rebuilt for scoring."""
+    dataclass_init = cls.__init__
+
+    @functools.wraps(dataclass_init)
+    def __init__(self, *args, **kwargs):
+        if name in kwargs:
+            if kwargs.get("pooler_output") is not None:
+                raise TypeError(f"{cls.__name__} got both {name} and pooler_output, which are the same field")
+            kwargs["pooler_output"] = kwargs.pop(name)
+        dataclass_init(self, *args, **kwargs)
+
+    cls.__init__ = __init__
+    return cls
+
+
+_accept_paper_name(GLCCLTextFeatures, "sentence_embeds")
+_accept_paper_name(GLCCLVideoFeatures, "frame_embeds")
 
 
 @dataclass

@@ -549,3 +549,22 @@ def test_forward_refuses_an_empty_row_when_masking_would_make_it_nan(switch):
         match = "every video needs at least one frame"
     with torch.no_grad(), pytest.raises(ValueError, match=match):
         model(input_ids, attention_mask, pixel_values, video_mask)
+
+
+def test_features_are_built_from_stored_tensors_under_their_paper_names():
+    # Features kept apart from the model (an index, a cache) are rebuilt with the names the paper and README use.
+    model = tiny_model()
+    input_ids, attention_mask = text_batch([3, 5])
+    pixel_values, video_mask = video_batch([2, 4])
+    with torch.no_grad():
+        text = model.get_text_features(input_ids, attention_mask)
+        video = model.get_video_features(pixel_values, video_mask)
+        rebuilt_text = GLCCLTextFeatures(
+            sentence_embeds=text.sentence_embeds, word_embeds=text.word_embeds, word_mask=text.word_mask
+        )
+        rebuilt_video = GLCCLVideoFeatures(frame_embeds=video.frame_embeds, frame_mask=video.frame_mask)
+        torch.testing.assert_close(
+            model.similarity(rebuilt_text, rebuilt_video), model.similarity(text, video), rtol=0, atol=0
+        )
+    with pytest.raises(TypeError, match="same field"):
+        GLCCLVideoFeatures(frame_embeds=video.frame_embeds, pooler_output=video.frame_embeds)
