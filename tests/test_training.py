@@ -629,8 +629,9 @@ def test_script_pushes_the_final_card(script, corpus, script_config, tmp_path):
     assert uploads, "nothing was pushed"
     final = uploads[-1]
     assert final["readme"] == (out / "README.md").read_text(encoding="utf-8")
-    results = {(r.dataset_split, r.metric_type): r.metric_value for r in ModelCard(final["readme"]).data.eval_results}
-    assert results[("test", "recall@1")] == pytest.approx(metrics["test_t2v_R@1"], abs=0.05)
+    results = {(r.dataset_split, r.metric_name): r.metric_value for r in ModelCard(final["readme"]).data.eval_results}
+    assert results[("test", "t2v R@1")] == pytest.approx(metrics["test_t2v_R@1"], abs=0.05)
+    assert results[("test", "v2t R@1")] == pytest.approx(metrics["test_v2t_R@1"], abs=0.05)
 
 
 def test_script_frame_cache_gives_the_same_run(script, corpus, tokenizer, tmp_path, monkeypatch):
