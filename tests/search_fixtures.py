@@ -55,3 +55,32 @@ def save_checkpoint(model: GLCCLModel, processor: GLCCLProcessor, path: Path) ->
     model.save_pretrained(path)
     processor.save_pretrained(path)
     return path
+
+
+def write_audio_only(path: Path, seconds: float = 1.0, rate: int = 8000) -> Path:
+    """A Matroska file with one audio stream and no video."""
+    import av
+    import numpy as np
+
+    with av.open(str(path), "w", format="matroska") as container:
+        stream = container.add_stream("pcm_s16le", rate=rate)
+        stream.layout = "mono"
+        samples = np.zeros((1, int(seconds * rate)), dtype=np.int16)
+        frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
+        frame.rate = rate
+        for packet in stream.encode(frame):
+            container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return path
+
+
+def write_zero_length_video(path: Path) -> Path:
+    """A Matroska file with a video stream that holds no frame."""
+    import av
+
+    with av.open(str(path), "w", format="matroska") as container:
+        stream = container.add_stream("ffv1", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 32, 32, "bgr0"
+        container.start_encoding()  # the header is written, no frame follows
+    return path

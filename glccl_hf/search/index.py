@@ -297,12 +297,30 @@ class VideoIndex:
     def _gather_pooled(self, ids: np.ndarray) -> np.ndarray:
         return self._gather(ids, "pooled").reshape(len(ids), self.manifest["dim"])
 
-    def _features(self, ids: np.ndarray) -> GLCCLVideoFeatures:
+    def features(self, ids: np.ndarray) -> GLCCLVideoFeatures:
         """Stored features of segments `ids`: `frame_embeds` `[n, frames, dim]` float32, `frame_mask` `[n, frames]`."""
         frame_embeds = torch.from_numpy(self._gather(ids, "frame_embeds")).to(self.device)
         counts = torch.from_numpy(self._num_frames[ids])
         frame_mask = (torch.arange(self.manifest["frames"])[None, :] < counts[:, None]).long().to(self.device)
         return GLCCLVideoFeatures(frame_embeds=frame_embeds, frame_mask=frame_mask)
+
+    def segment_ids(self) -> np.ndarray:
+        """Ids of the live segments, ascending."""
+        return np.flatnonzero(self._live)
+
+    def segment(self, segment_id: int) -> dict[str, Any]:
+        """A live segment's video, start, end and frame times."""
+        self._check_live(segment_id)
+        return {
+            "video": str(self._videos[segment_id]),
+            "start": float(self._starts[segment_id]),
+            "end": float(self._ends[segment_id]),
+            "frame_times": self.frame_times(segment_id),
+        }
+
+    def _check_live(self, segment_id: int) -> None:
+        if not (0 <= segment_id < len(self._live)) or not self._live[segment_id]:
+            raise KeyError(f"segment {segment_id} is not in the index")
 
     def frame_times(self, segment_id: int) -> list[float]:
         """Sampling times (seconds in the video) of a segment's frames, in frame order."""
@@ -601,7 +619,7 @@ class VideoIndex:
             entries = []
             for sequence, start in enumerate(range(0, len(live), shard_segments)):
                 ids = live[start : start + shard_segments]
-                features = self._features(ids)
+                features = self.features(ids)
                 rows = self._rows(ids)
                 entries.append(self._write_shard(fresh, 0, sequence, rows, features.frame_embeds, features.frame_mask))
             self._append(fresh, entries, [])
@@ -711,7 +729,7 @@ class VideoIndex:
     @torch.no_grad()
     def _exact(self, text: GLCCLTextFeatures, ids: np.ndarray) -> torch.Tensor:
         """Exact fused GLCCL scores `[texts, len(ids)]` (logit scale applied)."""
-        return self.model.similarity(text, self._features(ids)).float().cpu()
+        return self.model.similarity(text, self.features(ids)).float().cpu()
 
     def _exhaustive(self, text: GLCCLTextFeatures, k: int) -> list[list[SearchHit]]:
         live = np.flatnonzero(self._live)
@@ -747,7 +765,7 @@ class VideoIndex:
         query = cascade.query_vectors(text.sentence_embeds)[0]
         _, ids = self.first_stage(query, candidates * widen, nprobe)
         if widen > 1 and len(ids) > candidates:
-            features = self._features(ids)
+            features = self.features(ids)
             rough = cascade.video_sentence_scores(self.model, sentence, features.frame_embeds, features.frame_mask)
             _, ids = cascade.top_k(rough.cpu().numpy(), ids, candidates)
         scores = self._exact(text, ids)[0].numpy()
@@ -759,7 +777,7 @@ class VideoIndex:
         ids = np.asarray(ids, dtype=np.int64)
         if len(ids) == 0:
             return []
-        features = self._features(ids)
+        features = self.features(ids)
         weights = cascade.sentence_frame_weights(
             self.model, text.sentence_embeds[0], features.frame_embeds, features.frame_mask
         )
@@ -780,10 +798,9 @@ class VideoIndex:
     def frame_weights(self, query: str, segment_id: int) -> tuple[list[float], list[float]]:
         """A segment's frame times and GLIM's sentence-guided weights of its frames for `query` (they sum to 1 over
         the frames the model attends to): where in the segment the query matches."""
-        if not (0 <= segment_id < len(self._live)) or not self._live[segment_id]:
-            raise KeyError(f"segment {segment_id} is not in the index")
+        self._check_live(segment_id)
         text = self.encode_queries([query])
-        features = self._features(np.array([segment_id]))
+        features = self.features(np.array([segment_id]))
         weights = cascade.sentence_frame_weights(
             self.model, text.sentence_embeds[0], features.frame_embeds, features.frame_mask
         )[0]
