@@ -68,13 +68,12 @@ class AddReport:
 def _distributed() -> tuple[int, int]:
     """(rank, world size) of a torchrun / accelerate launch; the process group is started here when the launcher
     set the environment but nobody initialised it."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return 0, 1
-    if not torch.distributed.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        torch.distributed.init_process_group(backend)
-    return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    dist = torch.distributed
+    if not dist.is_initialized():
+        if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+            return 0, 1
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), dist.get_world_size()
 
 
 def _load_model(model: GLCCLModel | str | os.PathLike) -> GLCCLModel:

@@ -255,6 +255,6 @@ def test_sigkill_during_add_leaves_a_working_index_and_a_rerun_completes_it(tmp_
     got = stored_features(killed)
     assert got.keys() == expected.keys()  # every segment once, none twice
     for key, features in expected.items():
-        np.testing.assert_allclose(got[key], features, rtol=0, atol=2e-3)
+        np.testing.assert_allclose(got[key], features, rtol=2e-3, atol=1e-3)
     leftovers = {p.name for p in index.root.rglob("*") if p.is_file()} - {MANIFEST, ".lock"}
     assert not [name for name in leftovers if ".tmp-" in name]
