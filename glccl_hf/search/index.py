@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -707,23 +708,45 @@ class VideoIndex:
         """
         single = isinstance(query_or_queries, str)
         queries = [query_or_queries] if single else list(query_or_queries)
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValueError(f"k must be a positive integer, got {k!r}")
         if not queries:
             raise ValueError("give at least one query")
         text = self.encode_queries(queries)
-        if len(self) == 0:
-            results: list[list[SearchHit]] = [[] for _ in queries]
-        elif exhaustive:
-            results = self._exhaustive(text, k)
-        else:
-            candidates = DEFAULT_CANDIDATES if candidates is None else candidates
-            widen = DEFAULT_WIDEN if widen is None else widen
-            for name, value in (("candidates", candidates), ("widen", widen)):
-                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                    raise ValueError(f"{name} must be a positive integer, got {value!r}")
-            results = [self._cascade(_row(text, i), k, max(candidates, k), widen, nprobe) for i in range(len(queries))]
+        results = self.search_features(
+            text, k, candidates=candidates, exhaustive=exhaustive, widen=widen, nprobe=nprobe
+        )
         return results[0] if single else results
+
+    def search_features(
+        self,
+        text: GLCCLTextFeatures,
+        k: int = 10,
+        *,
+        candidates: int | None = None,
+        exhaustive: bool = False,
+        widen: int | None = None,
+        nprobe: int = DEFAULT_NPROBE,
+        timings: dict[str, list[float]] | None = None,
+    ) -> list[list[SearchHit]]:
+        """`search` for already encoded queries (`text` from `encode_queries`, `[queries, ...]`); one list of hits per
+        query. With `timings`, each stage's seconds per query are appended under "first_stage", "second_stage",
+        "exact" and "hits" (cascade) or "exhaustive"."""
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"k must be a positive integer, got {k!r}")
+        timings = {} if timings is None else timings
+        count = text.sentence_embeds.shape[0]
+        if len(self) == 0:
+            return [[] for _ in range(count)]
+        if exhaustive:
+            start = time.perf_counter()
+            results = self._exhaustive(text, k)
+            timings.setdefault("exhaustive", []).append((time.perf_counter() - start) / count)
+            return results
+        candidates = DEFAULT_CANDIDATES if candidates is None else candidates
+        widen = DEFAULT_WIDEN if widen is None else widen
+        for name, value in (("candidates", candidates), ("widen", widen)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        return [self._cascade(_row(text, i), k, max(candidates, k), widen, nprobe, timings) for i in range(count)]
 
     @torch.no_grad()
     def _exact(self, text: GLCCLTextFeatures, ids: np.ndarray) -> torch.Tensor:
@@ -751,7 +774,9 @@ class VideoIndex:
             scores, ids = cascade.top_k(exact, self._tail_ids, count)
         if self._ann is not None:
             removed = len(self.manifest["removed"])
-            ann_scores, ann_ids = cascade.search_ann(self._ann, query[None], count + removed, nprobe)
+            # Removed segments stay in the IVF index until the next build: ask for enough extra results.
+            extra = min(removed, 4 * count + 1024)
+            ann_scores, ann_ids = cascade.search_ann(self._ann, query[None], count + extra, nprobe)
             keep = (ann_ids[0] >= 0) & self._live[np.clip(ann_ids[0], 0, None)]
             scores = np.concatenate([scores, ann_scores[0][keep]])
             ids = np.concatenate([ids, ann_ids[0][keep]])
@@ -759,17 +784,25 @@ class VideoIndex:
         return scores, ids
 
     @torch.no_grad()
-    def _cascade(self, text: GLCCLTextFeatures, k: int, candidates: int, widen: int, nprobe: int) -> list[SearchHit]:
+    def _cascade(
+        self, text: GLCCLTextFeatures, k: int, candidates: int, widen: int, nprobe: int, timings: dict[str, list[float]]
+    ) -> list[SearchHit]:
+        clock = _StageClock(timings)
         sentence = text.sentence_embeds[0]
         query = cascade.query_vectors(text.sentence_embeds)[0]
         _, ids = self.first_stage(query, candidates * widen, nprobe)
+        clock.lap("first_stage")
         if widen > 1 and len(ids) > candidates:
             features = self.features(ids)
             rough = cascade.video_sentence_scores(self.model, sentence, features.frame_embeds, features.frame_mask)
             _, ids = cascade.top_k(rough.cpu().numpy(), ids, candidates)
+        clock.lap("second_stage")
         scores = self._exact(text, ids)[0].numpy()
         scores, ids = cascade.top_k(scores, ids, k)
-        return self._hits(text, ids, scores)
+        clock.lap("exact")
+        hits = self._hits(text, ids, scores)
+        clock.lap("hits")
+        return hits
 
     def _hits(self, text: GLCCLTextFeatures, ids: np.ndarray, scores: np.ndarray) -> list[SearchHit]:
         """SearchHits of one query, with each segment's best moment."""
@@ -830,6 +863,19 @@ class VideoIndex:
             "bytes_total": sum(usage.values()),
             "bytes_per_segment": feature_bytes / stored if stored else 0.0,
         }
+
+
+class _StageClock:
+    """Appends the seconds since the previous lap to `timings[stage]`."""
+
+    def __init__(self, timings: dict[str, list[float]]) -> None:
+        self.timings = timings
+        self.last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.timings.setdefault(stage, []).append(now - self.last)
+        self.last = now
 
 
 def _row(text: GLCCLTextFeatures, i: int) -> GLCCLTextFeatures:
