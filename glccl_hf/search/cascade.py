@@ -107,6 +107,12 @@ def new_ann(count: int, dim: int, training: np.ndarray) -> faiss.Index:
     return index
 
 
+def describe_ann(index: faiss.Index) -> str:
+    """`IVF{lists},PQ{bytes}` of an IVF-PQ index."""
+    ivf = faiss.extract_index_ivf(index)
+    return f"IVF{ivf.nlist},PQ{faiss.downcast_index(ivf).pq.M}"
+
+
 def write_ann(index: faiss.Index, path: Path) -> None:
     faiss.write_index(index, str(path))
 

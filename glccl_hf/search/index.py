@@ -30,8 +30,10 @@ DEFAULT_SEGMENT_SECONDS = 15.0
 # Segments scored exactly per query, and stage 1's proposals per exact candidate (see README "Search your own videos").
 DEFAULT_CANDIDATES = 100
 DEFAULT_WIDEN = 4
-# Below this many segments stage 1 is an exact inner product over all first-stage vectors; above it, IVF-PQ.
-DEFAULT_ANN_THRESHOLD = 50_000
+# Below this many segments stage 1 is exact over every frame vector, held in memory as float32 (at most about 490 MB
+# at dim 512 and 12 frames); above it, an IVF-PQ index over the frames, with the segments added since its last
+# update (fewer than half this many) searched exactly beside it.
+DEFAULT_ANN_THRESHOLD = 20_000
 DEFAULT_NPROBE = 32
 # Segments scored exactly at once by the exhaustive search (bounds its memory).
 _EXHAUSTIVE_CHUNK = 4096
@@ -634,19 +636,29 @@ class VideoIndex:
             self._commit(manifest)
 
     def _maybe_build_ann(self, manifest: dict[str, Any], *, force: bool = False, commit: bool = False) -> None:
-        """Build the IVF-PQ frame index when the collection is above `ann_threshold` segments and a quarter or more
-        of it is not yet in the current one (those segments are searched exactly meanwhile)."""
+        """Keep the IVF-PQ frame index up to date once the collection reaches `ann_threshold` segments: the segments
+        added since its last update are added to it when they reach half the threshold; it is retrained from scratch
+        when the collection has grown four-fold since its training (or with `force`)."""
         self._load(manifest)
         live = np.flatnonzero(self._live)
-        covered = manifest["ann"]["covered"] if manifest["ann"] else 0
-        due = len(live) >= manifest["ann_threshold"] and np.sum(live >= covered) * 4 >= max(covered, 1)
-        if not (due or (force and len(live))):
+        threshold = manifest["ann_threshold"]
+        ann = manifest["ann"]
+        covered = ann["covered"] if ann else 0
+        tail = live[live >= covered]
+        if not force and (len(live) < threshold or (ann and len(tail) < threshold // 2)):
             return
-        rng = np.random.default_rng(0)
-        sample = np.sort(rng.choice(live, size=min(len(live), cascade.ANN_TRAIN_VECTORS), replace=False))
-        training = np.concatenate([vectors for vectors, _ in self._frame_chunks(sample)])
-        index = cascade.new_ann(int(self._num_frames[live].sum()), manifest["dim"], training)
-        for vectors, owners in self._frame_chunks(live):
+        if not len(live):
+            return
+        frames = int(self._num_frames[live].sum())
+        if ann and not force and len(live) <= 4 * ann["trained_on"]:
+            index, trained_on, add = self._ann, ann["trained_on"], tail
+        else:
+            rng = np.random.default_rng(0)
+            count = min(len(live), max(1, cascade.ANN_TRAIN_VECTORS // manifest["frames"]))
+            sample = np.sort(rng.choice(live, size=count, replace=False))
+            training = np.concatenate([vectors for vectors, _ in self._frame_chunks(sample)])
+            index, trained_on, add = cascade.new_ann(frames, manifest["dim"], training), len(live), live
+        for vectors, owners in self._frame_chunks(add):
             index.add_with_ids(vectors, owners)
         name = f"ann-{manifest['generation'] + 1:08d}.faiss"
         tmp = self.root / f".{name}.tmp-{os.getpid()}"
@@ -655,7 +667,8 @@ class VideoIndex:
         manifest["ann"] = {
             "file": name,
             "covered": int(manifest["next_id"]),
-            "kind": cascade.ann_factory(int(self._num_frames[live].sum()), manifest["dim"]) + " over frames",
+            "trained_on": int(trained_on),
+            "kind": f"{cascade.describe_ann(index)} over frames",
             "bytes": (self.root / name).stat().st_size,
         }
         if commit:
