@@ -79,6 +79,16 @@ def _distributed() -> tuple[int, int]:
     return dist.get_rank(), dist.get_world_size()
 
 
+def _process_device(device: str | torch.device | None, model: GLCCLModel) -> torch.device:
+    """`device`, or the model's; under a launcher a bare "cuda" means this process's GPU (LOCAL_RANK)."""
+    if device is None:
+        return next(model.parameters()).device
+    device = torch.device(device)
+    if device.type == "cuda" and device.index is None and "LOCAL_RANK" in os.environ:
+        return torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+    return device
+
+
 def _load_model(model: GLCCLModel | str | os.PathLike) -> GLCCLModel:
     if isinstance(model, GLCCLModel):
         return model.eval()
@@ -150,7 +160,7 @@ class VideoIndex:
         self.root = root
         self.model = model
         self.processor = processor
-        self.device = torch.device(device) if device is not None else next(model.parameters()).device
+        self.device = _process_device(device, model)
         self.model.to(self.device)
         self._load(manifest)
 
