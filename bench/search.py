@@ -394,6 +394,12 @@ def markdown(results: dict) -> str:
         ]
         for name, by_c in r["proxies"].items():
             lines.append(f"| {name} | " + " | ".join(f"{by_c[c]:.3f}" for c in CANDIDATES) + " |")
+        ivf = r["ivf_first_stage"]
+        lines += [
+            "",
+            f"With stage 1 on {ivf['kind']} (widen 4): "
+            + ", ".join(f"{row['candidates']}: {row['recall@10']:.3f}" for row in ivf["table"]),
+        ]
         lines += [
             "",
             f"Top hit shows a scene with the queried caption: exhaustive {r['exhaustive_top1_holds_scene']:.3f}; "
