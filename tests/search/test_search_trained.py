@@ -30,8 +30,12 @@ def trained(tmp_path_factory: pytest.TempPathFactory):
         image_size=SETTINGS.image_size,
     )
     train = load_retrieval_dataset(corpus, "train")
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a tiny model: threads only add overhead on a shared machine
-    train_variant("glccl", {}, train, load_retrieval_dataset(corpus, "test"), processor, SETTINGS, root)
+    try:
+        train_variant("glccl", {}, train, load_retrieval_dataset(corpus, "test"), processor, SETTINGS, root)
+    finally:
+        torch.set_num_threads(threads)
     return corpus, train, GLCCLModel.from_pretrained(root / "glccl"), processor
 
 
