@@ -275,16 +275,28 @@ class VideoIndex:
             self._num_frames[rows] = shard.table.column("num_frames").to_numpy()
         self._live[np.asarray(manifest["removed"], dtype=np.int64)] = False
         self._ann = None
-        covered = 0
         if manifest["ann"]:
-            ann_path = self.root / manifest["ann"]["file"]
-            storage.check_file_size(ann_path, manifest["ann"]["bytes"])
-            self._ann = cascade.read_ann(ann_path)
-            covered = manifest["ann"]["covered"]
-        tail = np.flatnonzero(self._live[covered:]) + covered
-        chunks = list(self._frame_chunks(tail))
-        self._tail_vectors = np.concatenate([v for v, _ in chunks]) if chunks else np.empty((0, manifest["dim"]), "f4")
-        self._tail_owners = np.concatenate([o for _, o in chunks]) if chunks else np.empty(0, np.int64)
+            storage.check_file_size(self.root / manifest["ann"]["file"], manifest["ann"]["bytes"])
+        # Read on the first search: writers commit often and need neither.
+        self._tail: tuple[np.ndarray, np.ndarray] | None = None
+
+    def _ann_index(self) -> Any:
+        """The IVF-PQ frame index, read once (None below the threshold)."""
+        if self._ann is None and self.manifest["ann"]:
+            self._ann = cascade.read_ann(self.root / self.manifest["ann"]["file"])
+        return self._ann
+
+    def _tail_frames(self) -> tuple[np.ndarray, np.ndarray]:
+        """Frame vectors and their segment ids of the live segments not in the IVF-PQ index (all of them below the
+        threshold), computed once from the stored features."""
+        if self._tail is None:
+            covered = self.manifest["ann"]["covered"] if self.manifest["ann"] else 0
+            tail = np.flatnonzero(self._live[covered:]) + covered
+            chunks = list(self._frame_chunks(tail))
+            vectors = np.concatenate([v for v, _ in chunks]) if chunks else np.empty((0, self.manifest["dim"]), "f4")
+            owners = np.concatenate([o for _, o in chunks]) if chunks else np.empty(0, np.int64)
+            self._tail = (vectors, owners)
+        return self._tail
 
     def __len__(self) -> int:
         return int(self._live.sum())
@@ -661,7 +673,7 @@ class VideoIndex:
             return
         frames = int(self._num_frames[live].sum())
         if ann and not force and len(live) <= 4 * ann["trained_on"]:
-            index, trained_on, add = self._ann, ann["trained_on"], tail
+            index, trained_on, add = self._ann_index(), ann["trained_on"], tail
         else:
             rng = np.random.default_rng(0)
             count = min(len(live), max(1, cascade.ANN_TRAIN_VECTORS // manifest["frames"]))
@@ -783,9 +795,10 @@ class VideoIndex:
         """Stage 1: `(scores, ids)` of the `count` live segments whose best frame is closest to the normalised query
         vector `[dim]` (cosine), best first."""
         scores, ids = np.empty(0, np.float32), np.empty(0, np.int64)
-        if len(self._tail_owners):
-            scores, ids = cascade.segment_max(self._tail_vectors @ query, self._tail_owners)
-        if self._ann is not None:
+        tail_vectors, tail_owners = self._tail_frames()
+        if len(tail_owners):
+            scores, ids = cascade.segment_max(tail_vectors @ query, tail_owners)
+        if self._ann_index() is not None:
             # A segment contributes several frames, and removed segments stay in the IVF index until the next build.
             frames = count * min(self.manifest["frames"], 4) + min(len(self.manifest["removed"]), 4 * count)
             ann_scores, ann_ids = cascade.search_ann(self._ann, query[None], frames, nprobe)
