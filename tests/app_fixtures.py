@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+import torch
+from search_fixtures import MAX_FRAMES, corpus_and_tokenizer, tiny_processor, tiny_search_model
 
-import torch  # noqa: E402
-from search_fixtures import MAX_FRAMES, corpus_and_tokenizer, tiny_processor, tiny_search_model  # noqa: E402
-
-from glccl_hf.search import VideoIndex  # noqa: E402
+from glccl_hf.search import VideoIndex
 
 
 def synthetic_index(root: Path, n_train: int = 4, n_test: int = 2) -> VideoIndex:

@@ -16,6 +16,7 @@ an indexed one); thumbnails and frame strips are made in memory.
 from __future__ import annotations
 
 import html
+import importlib.util
 import os
 import time
 from dataclasses import dataclass
@@ -167,7 +168,19 @@ class SearchApp(gr.Blocks):
         kwargs.setdefault("share", False)
         kwargs.setdefault("ssr_mode", False)
         kwargs["allowed_paths"] = list(kwargs.get("allowed_paths") or []) + self.video_files
+        self.warm_up()
         return super().launch(*args, **kwargs)
+
+    def warm_up(self) -> None:
+        """Pay the one-off costs before the first query: Gradio pins matplotlib's backend (when matplotlib is
+        installed) around every event, and the first time imports it, which took 1-2 s here; the model's first
+        forward is slower too."""
+        pin_backend = getattr(gr.utils, "MatplotlibBackendMananger", None)  # sic: Gradio's spelling
+        if pin_backend is not None and importlib.util.find_spec("matplotlib") is not None:
+            with pin_backend():
+                pass
+        if len(self.service.index):
+            self.service.index.encode_queries(["warm up"])
 
 
 def build_app(
