@@ -30,6 +30,7 @@ except ImportError as err:  # the app is an optional extra
 from PIL import Image
 
 from .index import SearchHit, VideoIndex
+from .results_page import hit_caption
 from .thumbnails import STRIP_HEIGHT, ThumbnailCache, frame_strip, frames_at, playable_file
 
 # Bounds on what a client may ask for: a CLIP query is at most a few dozen words, and a page of thumbnails is small.
@@ -54,11 +55,6 @@ def check_k(k: Any) -> int:
     if isinstance(k, bool) or not isinstance(k, (int, float)) or k != int(k) or not 1 <= k <= MAX_K:
         raise ValueError(f"k must be a whole number from 1 to {MAX_K}, got {k!r}")
     return int(k)
-
-
-def caption(hit: SearchHit) -> str:
-    """What a thumbnail says: the file name, the segment's time range and the score."""
-    return f"{os.path.basename(hit.video)} · {hit.start:.1f}–{hit.end:.1f} s · score {hit.score:.2f}"
 
 
 @dataclass
@@ -115,7 +111,7 @@ class SearchService:
         if not shown:
             best = f" (best score {hits[0].score:.2f}, below {self.min_score:.2f})" if hits else ""
             return Results([], f"No segment matches “{html.escape(text)}” well{best}. Try other words.", text, [])
-        gallery = [(self.thumbnails.get(hit.video, hit.best_time), caption(hit)) for hit in shown]
+        gallery = [(self.thumbnails.get(hit.video, hit.best_time), hit_caption(hit)) for hit in shown]
         seconds = time.perf_counter() - start
         message = (
             f"{len(shown)} hits for “{html.escape(text)}” among {len(self.index):,} segments ({seconds:.2f} s). "

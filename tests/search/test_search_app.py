@@ -18,7 +18,8 @@ from gradio_client.exceptions import AppError  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from glccl_hf.search import VideoIndex  # noqa: E402
-from glccl_hf.search.app import MAX_K, MAX_QUERY_CHARS, SearchService, build_app, caption  # noqa: E402
+from glccl_hf.search.app import MAX_K, MAX_QUERY_CHARS, SearchService, build_app  # noqa: E402
+from glccl_hf.search.results_page import hit_caption  # noqa: E402
 
 QUERY = "a red circle moves left on a blue background"
 
@@ -47,7 +48,7 @@ def test_hits_come_back_with_thumbnails_in_score_order(served, index):
     _, _, client = served
     gallery, message, player, strip, details = client.predict(QUERY, 4, api_name="/search")
     expected = index.search(QUERY, k=4)
-    assert [item["caption"] for item in gallery] == [caption(hit) for hit in expected]
+    assert [item["caption"] for item in gallery] == [hit_caption(hit) for hit in expected]
     for item in gallery:
         with Image.open(item["image"]) as image:
             assert image.format == "JPEG" and image.size == (64, 64)  # the video's frame, not a placeholder

@@ -20,7 +20,8 @@ from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
-from glccl_hf.search.app import build_app, caption  # noqa: E402
+from glccl_hf.search.app import build_app  # noqa: E402
+from glccl_hf.search.results_page import hit_caption  # noqa: E402
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 K = 8
@@ -88,8 +89,8 @@ def test_page_shows_thumbnails_plays_the_hit_and_answers_in_time(browser, tmp_pa
         images = browser.find_elements(By.CSS_SELECTOR, "#glccl-gallery img")
         captions = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#glccl-gallery .caption-label")]
         assert len(images) == K
-        assert captions[0] == caption(expected[0]) and os.path.basename(expected[0].video) in captions[0]
-        assert captions == [caption(hit) for hit in expected]
+        assert captions[0] == hit_caption(expected[0]) and os.path.basename(expected[0].video) in captions[0]
+        assert captions == [hit_caption(hit) for hit in expected]
 
         images[0].click()
         player = WebDriverWait(browser, 30).until(lambda d: d.find_element(By.ID, "glccl-player"))
