@@ -151,8 +151,8 @@ def player_html(path: str, start: float) -> str:
 
 
 class SearchApp(gr.Blocks):
-    """The search page: a gradio.Blocks whose `launch` binds 127.0.0.1 by default, never shares unless asked, and
-    lets Gradio's file route serve exactly the indexed video files."""
+    """The search page: a gradio.Blocks whose `launch` binds 127.0.0.1 by default (or GRADIO_SERVER_NAME when set),
+    never shares unless asked, and lets Gradio's file route serve exactly the indexed video files."""
 
     def __init__(self, service: SearchService, **kwargs: Any) -> None:
         super().__init__(title=TITLE, **kwargs)
@@ -160,7 +160,8 @@ class SearchApp(gr.Blocks):
         self.video_files = [path for path in map(playable_file, service.index.videos()) if path is not None]
 
     def launch(self, *args: Any, **kwargs: Any) -> Any:
-        kwargs.setdefault("server_name", DEFAULT_HOST)
+        # GRADIO_SERVER_NAME is how a Hugging Face Space (or an operator) asks for another address explicitly.
+        kwargs.setdefault("server_name", os.environ.get("GRADIO_SERVER_NAME", DEFAULT_HOST))
         kwargs.setdefault("share", False)
         kwargs.setdefault("ssr_mode", False)
         kwargs["allowed_paths"] = list(kwargs.get("allowed_paths") or []) + self.video_files
