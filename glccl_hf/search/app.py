@@ -111,7 +111,8 @@ class SearchService:
         if not shown:
             best = f" (best score {hits[0].score:.2f}, below {self.min_score:.2f})" if hits else ""
             return Results([], f"No segment matches “{html.escape(text)}” well{best}. Try other words.", text, [])
-        gallery = [(self.thumbnails.get(hit.video, hit.best_time), hit_caption(hit)) for hit in shown]
+        images = self.thumbnails.get_many([(hit.video, hit.best_time) for hit in shown])
+        gallery = [(image, hit_caption(hit)) for image, hit in zip(images, shown, strict=True)]
         seconds = time.perf_counter() - start
         message = (
             f"{len(shown)} hits for “{html.escape(text)}” among {len(self.index):,} segments ({seconds:.2f} s). "

@@ -14,6 +14,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import av
 from PIL import Image, ImageDraw
@@ -25,6 +26,8 @@ STRIP_HEIGHT = 96
 _CONTINUE_SECONDS = 2.0
 # A frame stamped within this of a requested time counts as shown at it (k / fps in floats vs pts * time_base).
 _TIME_TOLERANCE = 1e-6
+# Thumbnails decoded at once (PyAV decodes without the GIL, so a page of them overlaps on several cores).
+_DECODE_THREADS = 4
 _BACKGROUND = (24, 24, 27)
 _BAR = (249, 115, 22)
 _TEXT = (230, 230, 230)
@@ -148,6 +151,14 @@ class ThumbnailCache:
             while len(self._images) > self.capacity:
                 self._images.popitem(last=False)
         return image
+
+
+    def get_many(self, requests: Sequence[tuple[str, float]]) -> list[Image.Image]:
+        """`get(video, time)` for each request, decoded concurrently, in the order of `requests`."""
+        if len(requests) <= 1:
+            return [self.get(video, time) for video, time in requests]
+        with ThreadPoolExecutor(min(_DECODE_THREADS, len(requests))) as pool:
+            return list(pool.map(lambda request: self.get(*request), requests))
 
 
 def frame_strip(

@@ -66,6 +66,14 @@ def test_thumbnail_cache_decodes_once_and_shows_a_placeholder_for_missing_videos
     assert cache.get(str(gop_video), 2.0) is not first  # evicted beyond capacity
 
 
+def test_get_many_keeps_the_request_order(gop_video, tmp_path):
+    cache = ThumbnailCache()
+    requests = [(str(gop_video), t) for t in (4.0, 0.0, 2.5, 1.0, 5.5)] + [(str(tmp_path / "gone.mp4"), 1.0)]
+    images = cache.get_many(requests)
+    assert [frame_number(image) for image in images[:5]] == [40, 0, 25, 10, 55]
+    assert images[5].size == cache.get(str(tmp_path / "gone.mp4"), 1.0).size
+
+
 def test_frame_strip_outlines_the_most_weighted_frame(gop_video):
     images = frames_at(str(gop_video), [0.0, 1.0, 2.0])
     strip = frame_strip(images, [0.0, 1.0, 2.0], [0.2, 0.7, 0.1], height=48)
