@@ -15,6 +15,8 @@ from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
+import torch  # noqa: E402
+from glccl_hf.modeling.modeling_glccl import GLCCLModel  # noqa: E402
 from PIL import Image  # noqa: E402
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.options import Options  # noqa: E402
@@ -23,7 +25,7 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 from glccl_hf.data import load_retrieval_dataset, load_synthetic_tokenizer, make_synthetic_corpus  # noqa: E402
-from glccl_hf.demo import VARIANTS, DemoSettings, train_variant  # noqa: E402
+from glccl_hf.demo import VARIANTS, DemoSettings, demo_config, train_variant  # noqa: E402
 from glccl_hf.processing import GLCCLProcessor  # noqa: E402
 from glccl_hf.search import VideoIndex  # noqa: E402
 from glccl_hf.search.app import build_app  # noqa: E402
@@ -45,8 +47,12 @@ def trained_index(work: Path, max_steps: int) -> VideoIndex:
         load_synthetic_tokenizer(corpus), max_words=settings.max_words, max_frames=settings.max_frames,
         image_size=settings.image_size,
     )
-    train, test = load_retrieval_dataset(corpus, "train"), load_retrieval_dataset(corpus, "test")
-    train_variant("glccl", VARIANTS["glccl"], train, test, processor, settings, work)
+    if max_steps > 0:
+        train, test = load_retrieval_dataset(corpus, "train"), load_retrieval_dataset(corpus, "test")
+        train_variant("glccl", VARIANTS["glccl"], train, test, processor, settings, work)
+    else:  # the untrained model: the page and its parts as they are, the ranking itself meaningless
+        torch.manual_seed(settings.seed)
+        GLCCLModel(demo_config(processor.tokenizer, settings)).save_pretrained(work / "glccl")
     processor.save_pretrained(work / "glccl")
     index = VideoIndex.create(work / "index", work / "glccl", segment_seconds=6.0)
     index.add(str(corpus / "test"), progress=False)
@@ -56,14 +62,16 @@ def trained_index(work: Path, max_steps: int) -> VideoIndex:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work_dir", default="/tmp/glccl-screenshot")
-    parser.add_argument("--max_steps", type=int, default=DemoSettings.max_steps, help="training steps of the model")
+    parser.add_argument(
+        "--max_steps", type=int, default=DemoSettings.max_steps, help="training steps of the model (0: untrained)"
+    )
     args = parser.parse_args()
     work = Path(args.work_dir)
     app = build_app(trained_index(work, args.max_steps), k=8)
     app.launch(server_port=7861, prevent_thread_lock=True, quiet=True)
     options = Options()
     options.binary_location = "/usr/bin/chromium"
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1100,1000"):
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1100,1250"):
         options.add_argument(argument)
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
     try:
@@ -80,8 +88,8 @@ def main() -> None:
     finally:
         driver.quit()
         app.close()
-    # A 64-colour palette keeps the picture small for the repository.
-    Image.open(shot).convert("RGB").quantize(64).save(OUT, optimize=True)
+    # A 256-colour palette keeps the picture small for the repository.
+    Image.open(shot).convert("RGB").quantize(256).save(OUT, optimize=True)
     print(f"wrote {OUT} ({OUT.stat().st_size // 1024} KB)")
 
 

@@ -39,6 +39,8 @@ MAX_K = 50
 DEFAULT_K = 8
 DEFAULT_HOST = "127.0.0.1"
 TITLE = "GLCCL video search"
+# Captions wrap instead of being cut off (the score is at their end).
+_CSS = "#glccl-gallery .caption-label { white-space: normal; overflow: visible; text-overflow: clip; }"
 
 
 def check_query(query: Any) -> str:
@@ -165,6 +167,7 @@ class SearchApp(gr.Blocks):
         kwargs.setdefault("server_name", os.environ.get("GRADIO_SERVER_NAME", DEFAULT_HOST))
         kwargs.setdefault("share", False)
         kwargs.setdefault("ssr_mode", False)
+        kwargs["css"] = _CSS + "\n" + (kwargs.get("css") or "")
         kwargs["allowed_paths"] = list(kwargs.get("allowed_paths") or []) + self.video_files
         self.warm_up()
         return super().launch(*args, **kwargs)

@@ -23,11 +23,8 @@ figcaption { font-size: 0.8em; padding: 6px 8px; word-break: break-all; }
 
 
 def hit_caption(hit: SearchHit) -> str:
-    """The file name, the segment's time range, the score and the best moment."""
-    return (
-        f"{os.path.basename(hit.video)} · {hit.start:.1f}–{hit.end:.1f} s · score {hit.score:.2f} "
-        f"· best at {hit.best_time:.1f} s"
-    )
+    """The file name, the segment's time range and the score."""
+    return f"{os.path.basename(hit.video)} · {hit.start:.1f}–{hit.end:.1f} s · score {hit.score:.2f}"
 
 
 def results_html(results: Sequence[tuple[str, Sequence[SearchHit]]], thumbnails: ThumbnailCache | None = None) -> str:
@@ -42,7 +39,8 @@ def results_html(results: Sequence[tuple[str, Sequence[SearchHit]]], thumbnails:
             path = playable_file(hit.video)
             if path is not None:
                 image = f'<a href="{html.escape(f"file://{quote(path)}#t={hit.start:.3f}")}">{image}</a>'
-            figures.append(f"<figure>{image}<figcaption>{rank}. {html.escape(hit_caption(hit))}</figcaption></figure>")
+            text = f"{rank}. {hit_caption(hit)} · best at {hit.best_time:.1f} s"
+            figures.append(f"<figure>{image}<figcaption>{html.escape(text)}</figcaption></figure>")
         body = "".join(figures) if figures else "<p>No hits (the index is empty).</p>"
         sections.append(f"<h2>{html.escape(query)}</h2><div class=\"hits\">{body}</div>")
     return (
