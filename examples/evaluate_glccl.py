@@ -1,12 +1,14 @@
 """Evaluate a GLCCL checkpoint on a text-video retrieval split: t2v / v2t R@1, R@5, R@10, MdR, MnR.
 
     python examples/evaluate_glccl.py MODEL DATASET --split test [--videos_dir DIR] [--batch_size 16]
-        [--num_workers 4] [--dsl] [--output metrics.json] [--device cuda]
+        [--num_workers 4] [--dsl] [--output metrics.json] [--report DIR] [--device cuda]
 
 MODEL is a folder (or Hub id) saved with ``save_pretrained``; the processor is read from the same place unless
 ``--processor`` is given. DATASET is anything ``glccl_hf.data.load_retrieval_dataset`` reads (MSR-VTT, DiDeMo,
 VATEX annotation folders, a videofolder, ...). Every caption and every video is encoded once; all pairs are scored
-by the exact GLCCL scorer. The metrics are printed as a table and, with ``--output``, written as JSON.
+by the exact GLCCL scorer. The metrics are printed as a table and, with ``--output``, written as JSON. ``--report DIR``
+also writes a report to look at: the rank distribution (PNG) and, for a few captions, the top-5 videos' thumbnails
+with the true video marked (HTML).
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dsl_temperature", type=float, default=1.0, help="temperature of the dual softmax")
     parser.add_argument("--trust_remote_code", action="store_true", help="load the model with its saved code")
     parser.add_argument("--output", type=Path, help="write the metrics to this JSON file")
+    parser.add_argument("--report", type=Path, metavar="DIR", help="write an HTML/PNG report into this folder")
     parser.add_argument("--no_progress", action="store_true", help="hide the progress bars")
     return parser.parse_args(argv)
 
@@ -86,23 +89,49 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     dataset = load_retrieval_dataset(args.dataset, args.split, **options)
     logger.info("%s %s: %d captions of %d videos", args.dataset, args.split, len(dataset), _num_videos(dataset))
 
-    metrics = evaluate_retrieval(
+    if args.report is not None:
+        metrics = evaluate_with_report(args, model, processor, dataset)
+    else:
+        metrics = evaluate_retrieval(
+            model,
+            processor,
+            dataset,
+            batch_size=args.batch_size,
+            num_workers=args.num_workers,
+            device=args.device or default_device(),
+            dsl=args.dsl,
+            dsl_temperature=args.dsl_temperature,
+            block_size=args.block_size,
+            progress=not args.no_progress,
+        )
+    print(format_table(metrics))
+    if args.output is not None:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(metrics, indent=2) + "\n")
+        logger.info("metrics written to %s", args.output)
+    return metrics
+
+
+def evaluate_with_report(args: argparse.Namespace, model, processor, dataset) -> dict[str, float]:
+    """`evaluate_retrieval`'s metrics, keeping the score matrix for the report written into `args.report`."""
+    from glccl_hf.evaluation import retrieval_corpus, retrieval_metrics, score_dataset
+    from glccl_hf.report import write_retrieval_report
+
+    scores = score_dataset(
         model,
         processor,
         dataset,
         batch_size=args.batch_size,
         num_workers=args.num_workers,
         device=args.device or default_device(),
-        dsl=args.dsl,
-        dsl_temperature=args.dsl_temperature,
         block_size=args.block_size,
         progress=not args.no_progress,
     )
-    print(format_table(metrics))
-    if args.output is not None:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(json.dumps(metrics, indent=2) + "\n")
-        logger.info("metrics written to %s", args.output)
+    metrics = retrieval_metrics(
+        scores.similarity, scores.text_to_video, dsl=args.dsl, dsl_temperature=args.dsl_temperature
+    )
+    report = write_retrieval_report(args.report, scores, retrieval_corpus(dataset).videos, metrics)
+    logger.info("report written to %s", report)
     return metrics
 
 

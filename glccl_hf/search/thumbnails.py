@@ -40,24 +40,31 @@ def playable_file(video: str) -> str | None:
     return video
 
 
-def frames_at(path: str, times: Sequence[float], max_side: int = THUMBNAIL_SIDE) -> list[Image.Image]:
+def frames_at(path: str | bytes, times: Sequence[float], max_side: int = THUMBNAIL_SIDE) -> list[Image.Image]:
     """The frames shown at `times` (seconds from the stream's start; the last frame with a presentation time
-    `<= t`, the index's sampling rule), scaled to at most `max_side` pixels, in the order of `times`.
+    `<= t`, the index's sampling rule), scaled to at most `max_side` pixels, in the order of `times`. `path` may also
+    be the encoded file's bytes.
 
     Seeks to the keyframe before each time and decodes forward to it; raises ValueError naming the file when it
     cannot be decoded.
     """
     order = sorted(range(len(times)), key=lambda i: times[i])
     out: list[Image.Image | None] = [None] * len(times)
+    source = io.BytesIO(path) if isinstance(path, bytes) else path
+    if isinstance(path, bytes):
+        path = "<bytes>"
     try:
-        with av.open(path, metadata_errors="ignore") as container:
+        with av.open(source, metadata_errors="ignore") as container:
             if not container.streams.video:
                 raise ValueError(f"{path}: no video stream")
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             reader = _FrameReader(container, stream)
             for i in order:
-                frame = reader.frame_at(max(float(times[i]), 0.0))
+                try:
+                    frame = reader.frame_at(max(float(times[i]), 0.0))
+                except ValueError as err:
+                    raise ValueError(f"{path}: {err}") from err
                 out[i] = _scaled(frame.to_image(), max_side)
     except av.FFmpegError as err:
         raise ValueError(f"{path}: cannot decode a preview frame ({err})") from err
@@ -102,7 +109,7 @@ class _FrameReader:
             self.current = frame
         if self.current is None:  # the stream's first frame comes after `time`: show it
             if self.pending is None:
-                raise ValueError(f"{self.container.name}: no decodable frame at {time:.2f} s")
+                raise ValueError(f"no decodable frame at {time:.2f} s")
             return self.pending
         return self.current
 
