@@ -30,8 +30,10 @@ DEFAULT_SEGMENT_SECONDS = 15.0
 # Segments scored exactly per query, and stage 1's proposals per exact candidate (see README "Search your own videos").
 DEFAULT_CANDIDATES = 100
 DEFAULT_WIDEN = 4
-# Below this many segments stage 1 is an exact inner product over all first-stage vectors; above it, IVF-PQ.
-DEFAULT_ANN_THRESHOLD = 50_000
+# Below this many segments stage 1 is exact over every frame vector, held in memory as float32 (at most about 490 MB
+# at dim 512 and 12 frames); above it, an IVF-PQ index over the frames, with the segments added since its last
+# update (fewer than half this many) searched exactly beside it.
+DEFAULT_ANN_THRESHOLD = 20_000
 DEFAULT_NPROBE = 32
 # Segments scored exactly at once by the exhaustive search (bounds its memory).
 _EXHAUSTIVE_CHUNK = 4096
@@ -270,8 +272,9 @@ class VideoIndex:
             self._ann = cascade.read_ann(ann_path)
             covered = manifest["ann"]["covered"]
         tail = np.flatnonzero(self._live[covered:]) + covered
-        self._tail_ids = tail
-        self._tail_vectors = self._gather_pooled(tail)
+        chunks = list(self._frame_chunks(tail))
+        self._tail_vectors = np.concatenate([v for v, _ in chunks]) if chunks else np.empty((0, manifest["dim"]), "f4")
+        self._tail_owners = np.concatenate([o for _, o in chunks]) if chunks else np.empty(0, np.int64)
 
     def __len__(self) -> int:
         return int(self._live.sum())
@@ -293,9 +296,6 @@ class VideoIndex:
             order = np.argsort(rows)  # ascending rows read a memory map front to back
             out[where[order]] = getattr(self._shards[s], attribute)[rows[order]]
         return out
-
-    def _gather_pooled(self, ids: np.ndarray) -> np.ndarray:
-        return self._gather(ids, "pooled").reshape(len(ids), self.manifest["dim"])
 
     def features(self, ids: np.ndarray) -> GLCCLVideoFeatures:
         """Stored features of segments `ids`: `frame_embeds` `[n, frames, dim]` float32, `frame_mask` `[n, frames]`."""
@@ -438,14 +438,7 @@ class VideoIndex:
         frame_mask: torch.Tensor,
     ) -> dict[str, Any]:
         name = f"{manifest['generation'] + 1:08d}-r{rank:03d}-{sequence:06d}"
-        pooled = cascade.pooled_vectors(frame_embeds, frame_mask)
-        return storage.write_shard(
-            self.root,
-            name,
-            rows,
-            frame_embeds.float().cpu().numpy().astype(np.float16),
-            pooled.cpu().numpy().astype(np.float16),
-        )
+        return storage.write_shard(self.root, name, rows, frame_embeds.float().cpu().numpy().astype(np.float16))
 
     @staticmethod
     def _append(manifest: dict[str, Any], entries: list[dict[str, Any]], replaced: list[int]) -> int:
@@ -627,7 +620,7 @@ class VideoIndex:
                 rows = self._rows(ids)
                 entries.append(self._write_shard(fresh, 0, sequence, rows, features.frame_embeds, features.frame_mask))
             self._append(fresh, entries, [])
-            self._maybe_build_ann(fresh, vectors_from=(live, self._gather_pooled(live)))
+            self._maybe_build_ann(fresh)
             self._commit(fresh)
             storage.remove_unreferenced(self.root, fresh)
 
@@ -646,42 +639,53 @@ class VideoIndex:
             self._maybe_build_ann(manifest, force=True)
             self._commit(manifest)
 
-    def _maybe_build_ann(
-        self,
-        manifest: dict[str, Any],
-        *,
-        force: bool = False,
-        commit: bool = False,
-        vectors_from: tuple[np.ndarray, np.ndarray] | None = None,
-    ) -> None:
-        """Build the IVF-PQ index when the collection is above `ann_threshold` and a quarter or more of it is not
-        yet in the current one (the rest is searched exactly meanwhile)."""
-        if vectors_from is None:
-            self._load(manifest)
-            live = np.flatnonzero(self._live)
-        else:
-            live = vectors_from[0]
-        covered = manifest["ann"]["covered"] if manifest["ann"] else 0
-        due = len(live) >= manifest["ann_threshold"] and np.sum(live >= covered) * 4 >= max(covered, 1)
-        if not (due or (force and len(live))):
+    def _maybe_build_ann(self, manifest: dict[str, Any], *, force: bool = False, commit: bool = False) -> None:
+        """Keep the IVF-PQ frame index up to date once the collection reaches `ann_threshold` segments: the segments
+        added since its last update are added to it when they reach half the threshold; it is retrained from scratch
+        when the collection has grown four-fold since its training (or with `force`)."""
+        self._load(manifest)
+        live = np.flatnonzero(self._live)
+        threshold = manifest["ann_threshold"]
+        ann = manifest["ann"]
+        covered = ann["covered"] if ann else 0
+        tail = live[live >= covered]
+        if not force and (len(live) < threshold or (ann and len(tail) < threshold // 2)):
             return
-        vectors = vectors_from[1] if vectors_from is not None else self._gather_pooled(live)
-        ids = live if vectors_from is None else np.arange(len(live), dtype=np.int64)
-        index = cascade.build_ann(vectors, ids.astype(np.int64))
+        if not len(live):
+            return
+        frames = int(self._num_frames[live].sum())
+        if ann and not force and len(live) <= 4 * ann["trained_on"]:
+            index, trained_on, add = self._ann, ann["trained_on"], tail
+        else:
+            rng = np.random.default_rng(0)
+            count = min(len(live), max(1, cascade.ANN_TRAIN_VECTORS // manifest["frames"]))
+            sample = np.sort(rng.choice(live, size=count, replace=False))
+            training = np.concatenate([vectors for vectors, _ in self._frame_chunks(sample)])
+            index, trained_on, add = cascade.new_ann(frames, manifest["dim"], training), len(live), live
+        for vectors, owners in self._frame_chunks(add):
+            index.add_with_ids(vectors, owners)
         name = f"ann-{manifest['generation'] + 1:08d}.faiss"
         tmp = self.root / f".{name}.tmp-{os.getpid()}"
         cascade.write_ann(index, tmp)
         os.replace(tmp, self.root / name)
-        next_id = manifest["next_id"] if vectors_from is None else len(live)
         manifest["ann"] = {
             "file": name,
-            "covered": int(next_id),
-            "kind": cascade.ann_factory(len(live), vectors.shape[1]),
+            "covered": int(manifest["next_id"]),
+            "trained_on": int(trained_on),
+            "kind": f"{cascade.describe_ann(index)} over frames",
             "bytes": (self.root / name).stat().st_size,
         }
         if commit:
             self._commit(manifest)
             storage.remove_unreferenced(self.root, manifest)
+
+    def _frame_chunks(self, ids: np.ndarray, chunk: int = 4096) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Stage-1 frame vectors of segments `ids` in chunks: `(vectors [n, dim] float32, segment id of each)`."""
+        for start in range(0, len(ids), chunk):
+            part = ids[start : start + chunk]
+            features = self.features(part)
+            vectors, rows = cascade.frame_vectors(features.frame_embeds, features.frame_mask)
+            yield vectors, part[rows].astype(np.int64)
 
     # -------------------------------------------------------------------------------------------- searching
 
@@ -770,22 +774,20 @@ class VideoIndex:
         return [self._hits(_row(text, i), best_ids[i].numpy(), best_scores[i].numpy()) for i in range(len(best_ids))]
 
     def first_stage(self, query: np.ndarray, count: int, nprobe: int = DEFAULT_NPROBE) -> tuple[np.ndarray, np.ndarray]:
-        """Stage 1: `(scores, ids)` of the `count` live segments whose first-stage vectors best match the normalised
-        query vector `[dim]`, best first."""
+        """Stage 1: `(scores, ids)` of the `count` live segments whose best frame is closest to the normalised query
+        vector `[dim]` (cosine), best first."""
         scores, ids = np.empty(0, np.float32), np.empty(0, np.int64)
-        if len(self._tail_ids):
-            exact = self._tail_vectors @ query
-            scores, ids = cascade.top_k(exact, self._tail_ids, count)
+        if len(self._tail_owners):
+            scores, ids = cascade.segment_max(self._tail_vectors @ query, self._tail_owners)
         if self._ann is not None:
-            removed = len(self.manifest["removed"])
-            # Removed segments stay in the IVF index until the next build: ask for enough extra results.
-            extra = min(removed, 4 * count + 1024)
-            ann_scores, ann_ids = cascade.search_ann(self._ann, query[None], count + extra, nprobe)
+            # A segment contributes several frames, and removed segments stay in the IVF index until the next build.
+            frames = count * min(self.manifest["frames"], 4) + min(len(self.manifest["removed"]), 4 * count)
+            ann_scores, ann_ids = cascade.search_ann(self._ann, query[None], frames, nprobe)
             keep = (ann_ids[0] >= 0) & self._live[np.clip(ann_ids[0], 0, None)]
             scores = np.concatenate([scores, ann_scores[0][keep]])
             ids = np.concatenate([ids, ann_ids[0][keep]])
-            scores, ids = cascade.top_k(scores, ids, count)
-        return scores, ids
+            scores, ids = cascade.segment_max(scores, ids)
+        return cascade.top_k(scores, ids, count)
 
     @torch.no_grad()
     def _cascade(

@@ -5,8 +5,7 @@ renamed into place, the manifest last.
       manifest.json               format version, model identity, sampling settings, the shard list, removed ids
       shards/NAME.parquet         one row per segment: video, start, end, num_frames, frame_times, file size/mtime
       shards/NAME.frames.npy      float16 [segments, frames, dim]: per-frame features after the temporal module
-      shards/NAME.pooled.npy      float16 [segments, dim]: the first-stage vector (normalised mean of normalised frames)
-      ann-GEN.faiss               the approximate first-stage index (only above `ann_threshold` segments)
+      ann-GEN.faiss               IVF-PQ over the normalised frame features (only above `ann_threshold` segments)
 
 Segment ids are `shard.first_id + row`; a shard joins the index when a manifest naming it is renamed into place, so a
 killed writer leaves at most unreferenced files, which the next writer deletes.
@@ -29,7 +28,7 @@ import torch
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 SHARDS_DIR = "shards"
-SHARD_SUFFIXES = (".parquet", ".frames.npy", ".pooled.npy")
+SHARD_SUFFIXES = (".parquet", ".frames.npy")
 
 # Config entries that name or date a checkpoint without changing what it computes.
 _VOLATILE_CONFIG_KEYS = frozenset(
@@ -141,28 +140,23 @@ def write_shard(
     name: str,
     rows: dict[str, list[Any]],
     frame_embeds: np.ndarray,
-    pooled: np.ndarray,
 ) -> dict[str, Any]:
     """Write one shard's three files (not yet part of the index); returns its manifest entry without `first_id`.
 
     Args:
         rows: the SEGMENT_SCHEMA columns, one entry per segment.
         frame_embeds: float16 `[segments, frames, dim]`.
-        pooled: float16 `[segments, dim]`.
     """
     directory = root / SHARDS_DIR
     directory.mkdir(parents=True, exist_ok=True)
     count = len(rows["video"])
-    if frame_embeds.shape[0] != count or pooled.shape[0] != count:
-        raise ValueError(f"shard {name}: {count} rows but {frame_embeds.shape[0]} / {pooled.shape[0]} feature rows")
+    if frame_embeds.shape[0] != count:
+        raise ValueError(f"shard {name}: {count} rows but {frame_embeds.shape[0]} feature rows")
     table = pa.table(rows, schema=SEGMENT_SCHEMA)
     sizes = {
         ".parquet": atomic_write(directory / f"{name}.parquet", lambda handle: pq.write_table(table, handle)),
         ".frames.npy": atomic_write(
             directory / f"{name}.frames.npy", lambda handle: np.save(handle, frame_embeds.astype(np.float16))
-        ),
-        ".pooled.npy": atomic_write(
-            directory / f"{name}.pooled.npy", lambda handle: np.save(handle, pooled.astype(np.float16))
         ),
     }
     fsync_dir(directory)
@@ -177,7 +171,6 @@ class Shard:
     first_id: int
     table: pa.Table
     frame_embeds: np.ndarray  # float16 [segments, frames, dim], memory-mapped
-    pooled: np.ndarray  # float16 [segments, dim], memory-mapped
 
     def __len__(self) -> int:
         return self.table.num_rows
@@ -217,8 +210,7 @@ def open_shard(root: Path, entry: dict[str, Any], frames: int, dim: int) -> Shar
     if table.num_rows != count or not table.schema.equals(SEGMENT_SCHEMA):
         raise IndexFormatError(f"{parquet_path}: expected {count} segment rows with the index's columns")
     frame_embeds = _load_array(directory / f"{name}.frames.npy", entry["bytes"][".frames.npy"], (count, frames, dim))
-    pooled = _load_array(directory / f"{name}.pooled.npy", entry["bytes"][".pooled.npy"], (count, dim))
-    return Shard(name, entry["first_id"], table, frame_embeds, pooled)
+    return Shard(name, entry["first_id"], table, frame_embeds)
 
 
 def referenced_files(manifest: dict[str, Any]) -> set[str]:
@@ -244,8 +236,8 @@ def remove_unreferenced(root: Path, manifest: dict[str, Any]) -> int:
 
 def disk_usage(root: Path, manifest: dict[str, Any]) -> dict[str, int]:
     """Bytes on disk per kind of file the manifest references."""
-    usage = {"metadata": 0, "frame_features": 0, "first_stage_vectors": 0, "ann_index": 0, "manifest": 0}
-    kinds = {".parquet": "metadata", ".frames.npy": "frame_features", ".pooled.npy": "first_stage_vectors"}
+    usage = {"metadata": 0, "frame_features": 0, "ann_index": 0, "manifest": 0}
+    kinds = {".parquet": "metadata", ".frames.npy": "frame_features"}
     for entry in manifest["shards"]:
         for suffix, size in entry["bytes"].items():
             usage[kinds[suffix]] += size

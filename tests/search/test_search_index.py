@@ -132,7 +132,7 @@ def test_remove_hides_segments_at_once_and_compact_reclaims_space(filled, model)
     assert status["bytes"]["frame_features"] < bytes_before
     assert [(h.video, h.start, h.score) for h in index.search(QUERIES, k=8, exhaustive=True)[1]] == scores_before
     # Only the files of the new manifest remain.
-    assert len(list((index.root / SHARDS_DIR).iterdir())) == 3
+    assert len(list((index.root / SHARDS_DIR).iterdir())) == 2  # one shard: metadata and frame features
 
 
 def test_remove_a_folder_removes_every_video_under_it(filled):
@@ -170,6 +170,12 @@ def test_large_collection_uses_an_ivf_pq_first_stage_and_searches_new_segments_e
     assert sorted(proposed.tolist()) == list(range(400))
     reopened = VideoIndex.open(index.root, model=model)
     assert reopened.search(QUERIES, k=5, candidates=400) == index.search(QUERIES, k=5, candidates=400)
+    # Half the threshold of new segments: added to the trained IVF index, not retrained.
+    more = random_segments(130, seed=3)
+    index.add_features(more[0], more[1], ["/more/clip.mp4"] * 130, more[3], more[4])
+    assert index.manifest["ann"]["covered"] == 550 and index.manifest["ann"]["trained_on"] == 400
+    _, proposed = index.first_stage(query, 550, nprobe=10_000)
+    assert sorted(proposed.tolist()) == [*range(400), *range(420, 550)]
 
 
 def test_another_model_is_refused_with_the_way_to_reindex(filled, tokenizer):
