@@ -8,25 +8,30 @@ segment's start, and see which of its sampled frames GLIM weighted for the query
 Needs the `app` extra (`pip install glccl-hf[app]`); nothing else in the package imports Gradio.
 
 Security: `launch` binds 127.0.0.1 unless told otherwise and never shares unless asked. The page's only inputs are
-the query text, k and the rank of a shown hit; no path from a client is ever opened. Video files are served by
-Gradio's file route, which is allowed exactly the indexed video files (nothing else on disk, not even a file next to
-an indexed one); thumbnails and frame strips are made in memory.
+the query text, k and the rank of a shown hit; no path from a client is ever opened. Gradio's file route is given no
+extra paths; the indexed video files are served by one route of their own, `glccl/video/TOKEN/N`, which answers only
+for N < the number of indexed files and the random TOKEN of this app (handed out in the page, so Gradio's `auth`
+still guards the videos). Thumbnails and frame strips are made in memory.
 """
 
 from __future__ import annotations
 
 import html
 import importlib.util
+import mimetypes
 import os
+import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 try:
     import gradio as gr
 except ImportError as err:  # the app is an optional extra
     raise ImportError("the search app needs Gradio: pip install 'glccl-hf[app]'") from err
+from fastapi import Response
+from fastapi.responses import FileResponse
+from fastapi.routing import APIRoute
 from PIL import Image
 
 from .index import SearchHit, VideoIndex
@@ -38,6 +43,7 @@ MAX_QUERY_CHARS = 300
 MAX_K = 50
 DEFAULT_K = 8
 DEFAULT_HOST = "127.0.0.1"
+VIDEO_ROUTE = "glccl/video"
 TITLE = "GLCCL video search"
 # Captions wrap instead of being cut off (the score is at their end).
 _CSS = "#glccl-gallery .caption-label { white-space: normal; overflow: visible; text-overflow: clip; }"
@@ -54,7 +60,7 @@ def check_query(query: Any) -> str:
 
 def check_k(k: Any) -> int:
     """k as an int in [1, MAX_K]; ValueError otherwise (a slider sends floats such as 8.0)."""
-    if isinstance(k, bool) or not isinstance(k, (int, float)) or k != int(k) or not 1 <= k <= MAX_K:
+    if isinstance(k, bool) or not isinstance(k, (int, float)) or not 1 <= k <= MAX_K or k != int(k):
         raise ValueError(f"k must be a whole number from 1 to {MAX_K}, got {k!r}")
     return int(k)
 
@@ -85,6 +91,10 @@ class SearchService:
         self.min_score = min_score
         self.candidates = candidates
         self.thumbnails = ThumbnailCache()
+        # The files the video route may serve, by number; the token makes their URLs unguessable.
+        self.video_files = [path for path in map(playable_file, index.videos()) if path is not None]
+        self._video_numbers = {path: number for number, path in enumerate(self.video_files)}
+        self.video_token = secrets.token_urlsafe(16)
 
     def summary(self) -> str:
         segments = len(self.index)
@@ -113,12 +123,13 @@ class SearchService:
         if not shown:
             best = f" (best score {hits[0].score:.2f}, below {self.min_score:.2f})" if hits else ""
             return Results([], f"No segment matches “{html.escape(text)}” well{best}. Try other words.", text, [])
+        searched = time.perf_counter()
         images = self.thumbnails.get_many([(hit.video, hit.best_time) for hit in shown])
         gallery = [(image, hit_caption(hit)) for image, hit in zip(images, shown, strict=True)]
-        seconds = time.perf_counter() - start
+        done = time.perf_counter()
         message = (
-            f"{len(shown)} hits for “{html.escape(text)}” among {len(self.index):,} segments ({seconds:.2f} s). "
-            "Select one to play it."
+            f"{len(shown)} hits for “{html.escape(text)}” among {len(self.index):,} segments ({done - start:.2f} s: "
+            f"search {searched - start:.2f} s, thumbnails {done - searched:.2f} s). Select one to play it."
         )
         return Results(gallery, message, text, shown)
 
@@ -130,23 +141,36 @@ class SearchService:
         hit = hits[rank]
         describe = (
             f"**{html.escape(os.path.basename(hit.video))}**, {hit.start:.1f}–{hit.end:.1f} s, score {hit.score:.2f}; "
-            f"best moment at {hit.best_time:.1f} s. Below: the frames the model sampled from this segment and GLIM's "
-            "weight of each for the query (the outlined one is the best moment)."
+            f"best moment at {hit.best_time:.1f} s. The strip shows the frames the model sampled from this segment and "
+            "GLIM's weight of each for the query (the outlined one is the best moment)."
         )
         path = playable_file(hit.video)
-        if path is None:
+        if path is None or path not in self._video_numbers:
             return f"<p>{html.escape(hit.video)}: not a video file here, nothing to play.</p>", None, describe
         times, weights = self.index.frame_weights(query, hit.segment_id)
         try:
             strip = frame_strip(frames_at(path, times, 2 * STRIP_HEIGHT), times, weights)
         except ValueError as err:
             return "", None, f"{describe}\n\n{html.escape(str(err))}"
-        return player_html(path, hit.start), strip, describe
+        return player_html(self.video_url(path), hit.start), strip, describe
+
+    def video_url(self, path: str) -> str:
+        """The page-relative URL of an indexed video file on the video route."""
+        return f"{VIDEO_ROUTE}/{self.video_token}/{self._video_numbers[path]}"
+
+    def video_response(self, token: str, number: int) -> Response:
+        """The video route: indexed file `number` (byte ranges supported), or 404 for anything else."""
+        if not secrets.compare_digest(token, self.video_token) or not 0 <= number < len(self.video_files):
+            return Response(status_code=404)
+        path = self.video_files[number]
+        if not os.path.isfile(path):
+            return Response(status_code=404)
+        return FileResponse(path, media_type=mimetypes.guess_type(path)[0] or "application/octet-stream")
 
 
-def player_html(path: str, start: float) -> str:
-    """A video element playing the indexed file (through Gradio's file route) from `start` seconds."""
-    source = f"gradio_api/file={quote(path)}#t={start:.3f}"
+def player_html(url: str, start: float) -> str:
+    """A video element playing `url` from `start` seconds."""
+    source = f"{url}#t={start:.3f}"
     return (
         f'<video id="glccl-player" src="{html.escape(source)}" data-start="{start:.3f}" '
         'controls autoplay muted playsinline style="width:100%;max-height:360px;background:#000"></video>'
@@ -155,12 +179,12 @@ def player_html(path: str, start: float) -> str:
 
 class SearchApp(gr.Blocks):
     """The search page: a gradio.Blocks whose `launch` binds 127.0.0.1 by default (or GRADIO_SERVER_NAME when set),
-    never shares unless asked, and lets Gradio's file route serve exactly the indexed video files."""
+    never shares unless asked, and adds the route serving the indexed video files."""
 
     def __init__(self, service: SearchService, **kwargs: Any) -> None:
         super().__init__(title=TITLE, **kwargs)
         self.service = service
-        self.video_files = [path for path in map(playable_file, service.index.videos()) if path is not None]
+        self.video_files = service.video_files
 
     def launch(self, *args: Any, **kwargs: Any) -> Any:
         # GRADIO_SERVER_NAME is how a Hugging Face Space (or an operator) asks for another address explicitly.
@@ -168,7 +192,12 @@ class SearchApp(gr.Blocks):
         kwargs.setdefault("share", False)
         kwargs.setdefault("ssr_mode", False)
         kwargs["css"] = _CSS + "\n" + (kwargs.get("css") or "")
-        kwargs["allowed_paths"] = list(kwargs.get("allowed_paths") or []) + self.video_files
+        # Not Gradio's allowed_paths: its file route checks every request against each allowed path (3 s per
+        # request at 10k files here), and it would serve those files to clients that have not loaded the page.
+        app_kwargs = dict(kwargs.get("app_kwargs") or {})
+        route = APIRoute(f"/{VIDEO_ROUTE}/{{token}}/{{number}}", self.service.video_response, methods=["GET", "HEAD"])
+        app_kwargs["routes"] = [route, *app_kwargs.get("routes", [])]
+        kwargs["app_kwargs"] = app_kwargs
         self.warm_up()
         return super().launch(*args, **kwargs)
 

@@ -65,20 +65,37 @@ def test_empty_query_long_query_and_bad_k_get_messages_not_tracebacks(served):
     assert gallery == [] and f"at most {MAX_QUERY_CHARS}" in message
     gallery, message, *_ = client.predict(QUERY, 2.5, api_name="/search")
     assert gallery == [] and f"k must be a whole number from 1 to {MAX_K}" in message
+    for k in (float("inf"), float("nan"), "8", None):  # what a crafted API call may send
+        assert "k must be a whole number" in SearchService(served[0].service.index).search(QUERY, k).message
     with pytest.raises(AppError, match="greater than maximum"):  # the slider's own bound, shown as an error toast
         client.predict(QUERY, MAX_K + 1, api_name="/search")
 
 
-def test_file_route_serves_the_indexed_videos_only(served, index):
+def test_only_indexed_videos_are_served_and_only_on_the_video_route(served, index):
     app, url, _ = served
-    video = index.videos()[0]
     assert app.server_name == "127.0.0.1" and not app.share
-    assert status_of(url, video) == 200
+    video = index.videos()[0]
     neighbour = os.path.join(os.path.dirname(video), "metadata.csv")  # a file next to an indexed video
     assert os.path.isfile(neighbour)
-    for path in ("/etc/passwd", neighbour, os.path.join(os.path.dirname(video), "..", "train", "metadata.csv"),
+    # Gradio's file route serves none of them, the indexed videos included.
+    for path in ("/etc/passwd", video, neighbour, os.path.join(os.path.dirname(video), "..", "train", "metadata.csv"),
                  str(index.root / "manifest.json")):
         assert status_of(url, path) == 403, path
+    # The video route serves indexed file N for this app's token only, with byte ranges (for seeking).
+    service = app.service
+    number = service.video_files.index(video)
+    with urllib.request.urlopen(f"{url}{service.video_url(video)}") as response:
+        assert response.status == 200 and response.read() == open(video, "rb").read()
+    ranged = urllib.request.Request(f"{url}{service.video_url(video)}", headers={"Range": "bytes=10-19"})
+    with urllib.request.urlopen(ranged) as response:
+        assert response.status == 206 and response.read() == open(video, "rb").read()[10:20]
+    for path in (f"glccl/video/{'x' * 22}/{number}", f"glccl/video/{service.video_token}/{len(service.video_files)}",
+                 f"glccl/video/{service.video_token}/-1", f"glccl/video/{service.video_token}/..%2F..%2Fetc%2Fpasswd"):
+        try:
+            urllib.request.urlopen(f"{url}{path}")
+            raise AssertionError(f"{path} was served")
+        except urllib.error.HTTPError as err:
+            assert err.code in (404, 422), path
 
 
 def test_empty_index_says_so(tmp_path, index):
@@ -102,7 +119,7 @@ def test_selected_hit_plays_from_its_start_and_shows_its_frame_weights(index):
     results = service.search(QUERY, 3)
     hit = results.hits[1]
     player, strip, details = service.details(results.query, results.hits, 1)
-    assert f"gradio_api/file={urllib.parse.quote(hit.video)}#t={hit.start:.3f}" in player
+    assert f'src="{service.video_url(hit.video)}#t={hit.start:.3f}"' in player
     times, weights = index.frame_weights(QUERY, hit.segment_id)
     assert abs(sum(weights) - 1) < 1e-4 and len(times) >= 2
     assert strip.width > len(times) * 96  # one tile per sampled frame
