@@ -104,6 +104,18 @@ def build_index(work: Path, segments: int, videos: int, seconds: int, device: st
     return index
 
 
+def search_stages(index: VideoIndex, queries: list[str], k: int) -> dict[str, int]:
+    """Median milliseconds of each search stage over `queries`, called directly (no page): query encoding, then
+    the cascade's stages as `VideoIndex.search_features` times them."""
+    timings: dict[str, list[float]] = {"encode": []}
+    for query in queries:
+        start = time.perf_counter()
+        text = index.encode_queries([query])
+        timings["encode"].append(time.perf_counter() - start)
+        index.search_features(text, k, timings=timings)
+    return {stage: round(1000 * statistics.median(seconds)) for stage, seconds in timings.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--segments", type=int, default=10_000)
@@ -141,6 +153,7 @@ def main() -> None:
         finally:
             driver.quit()
             app.close()
+        stages = search_stages(index, QUERIES[: args.queries], args.k)
     page_ms = [ms for ms, _ in answers]
     # The page's message gives the server's share: "(T s: search S s, thumbnails U s)".
     server = [re.search(r"\(([\d.]+) s: search ([\d.]+) s, thumbnails ([\d.]+) s\)", m).groups() for _, m in answers]
@@ -155,6 +168,7 @@ def main() -> None:
         "server_median_ms": round(1000 * statistics.median(t[0] for t in server_s)),
         "server_search_median_ms": round(1000 * statistics.median(t[1] for t in server_s)),
         "server_thumbnails_median_ms": round(1000 * statistics.median(t[2] for t in server_s)),
+        "search_stages_median_ms": stages,
         "torch_threads": torch.get_num_threads(),
     }
     print(json.dumps(result, indent=1))
