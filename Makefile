@@ -3,7 +3,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install test demo lint bench clean
+.PHONY: install browser test demo lint bench clean
 
 install: $(VENV)/.installed
 
@@ -17,7 +17,15 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	-$(PY) tests/transformers_suite.py  # transformers' common model tests, from the installed version's sdist
 	touch $@
 
-test: install
+# Headless Chromium and its driver from the system packages, for the search app's browser test (never downloaded
+# by the tests). Installed only when missing and apt-get exists; without apt-get that test skips and says why.
+browser:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+		apt-get update -q && apt-get install -y -q --no-install-recommends chromium chromium-driver; \
+	else echo "make browser: no apt-get here: the search app's browser test will skip"; fi
+
+test: install browser
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q tests
 

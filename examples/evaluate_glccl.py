@@ -1,7 +1,7 @@
 """Evaluate a GLCCL checkpoint on a text-video retrieval split: t2v / v2t R@1, R@5, R@10, MdR, MnR.
 
     python examples/evaluate_glccl.py MODEL DATASET --split test [--videos_dir DIR] [--batch_size 16]
-        [--num_workers 4] [--dsl] [--output metrics.json] [--device cuda]
+        [--num_workers 4] [--dsl] [--output metrics.json] [--report DIR] [--device cuda]
         [--missing_videos {error,drop}] [--on_error {raise,skip}] [--duplicates {drop,keep}] [--frame_cache DIR]
 
 MODEL is a folder (or Hub id) saved with ``save_pretrained``; the processor is read from the same place unless
@@ -17,6 +17,9 @@ in the JSON file: ``{"metrics": {...}, "evaluated": {"texts", "videos"}, "droppe
 
 ``--frame_cache DIR`` decodes each video once into a frame cache (or reuses and completes one, e.g. the training
 run's) and encodes the videos from it: the same metrics, much less CPU per video when a split is evaluated again.
+
+``--report DIR`` also writes a report to look at: the rank distribution (PNG) and, for a few captions, the top-5
+videos' thumbnails with the true video marked (HTML).
 """
 
 from __future__ import annotations
@@ -37,9 +40,11 @@ from glccl_hf.evaluation import (
     DUPLICATE_POLICIES,
     RECALL_AT,
     RetrievalScores,
+    retrieval_corpus,
     retrieval_metrics,
     score_dataset,
 )
+from glccl_hf.report import write_retrieval_report
 from glccl_hf.video import VideoDecodeError
 
 logger = logging.getLogger("evaluate_glccl")
@@ -90,6 +95,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--trust_remote_code", action="store_true", help="load the model with its saved code")
     parser.add_argument("--output", type=Path, help="write the metrics to this JSON file")
+    parser.add_argument("--report", type=Path, metavar="DIR", help="write an HTML/PNG report into this folder")
     parser.add_argument("--no_progress", action="store_true", help="hide the progress bars")
     parser.add_argument("--frame_cache", type=Path, help="read (and first fill) this frame cache folder")
     return parser.parse_args(argv)
@@ -201,7 +207,18 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(json.dumps(result, indent=2) + "\n")
         logger.info("metrics written to %s", args.output)
+    if args.report is not None:
+        videos = evaluated_videos(dataset, scores, args.duplicates)
+        report = write_retrieval_report(args.report, scores, videos, metrics)
+        logger.info("report written to %s", report)
     return metrics
+
+
+def evaluated_videos(dataset, scores: RetrievalScores, duplicates: str) -> list:
+    """The videos of the score matrix's columns, in order (videos left out by --on_error skip are not among them)."""
+    corpus = retrieval_corpus(dataset, duplicates=duplicates)
+    by_id = dict(zip(corpus.video_ids, corpus.videos, strict=True))
+    return [by_id[video_id] for video_id in scores.video_ids]
 
 
 def _num_videos(dataset) -> int:

@@ -7,8 +7,8 @@ frame-word) are fused by their mean; training adds the CSC loss to symmetric Inf
 
 from __future__ import annotations
 
-import logging
 import functools
+import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass

@@ -4,6 +4,7 @@
     glccl-search search --index my_index "a man is cooking" [-k 10] [--candidates N] [--json]
     glccl-search remove --index my_index my_videos/old.mp4
     glccl-search status --index my_index
+    glccl-search serve --index my_index [--host 127.0.0.1] [--port 7860]   # the search page (pip install glccl-hf[app])
 
 `add` creates the index when the folder holds none (then --model is required), indexes only new or changed files,
 and exits with status 1 when any file could not be indexed (after indexing all the others), listing them. It runs
@@ -44,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--candidates", type=int, default=DEFAULT_CANDIDATES, help="segments scored exactly")
     search.add_argument("--exhaustive", action="store_true", help="score every segment exactly")
     search.add_argument("--json", action="store_true", help="one JSON array of hits per query, one per line")
+    search.add_argument("--html", metavar="FILE", help="also write a static results page (thumbnails, captions)")
     search.add_argument("--device")
     search.add_argument("queries", nargs="+")
 
@@ -56,6 +58,16 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--index", required=True)
     status.add_argument("--model")
     status.add_argument("--json", action="store_true")
+
+    serve = commands.add_parser("serve", help="the search page in a browser (needs: pip install 'glccl-hf[app]')")
+    serve.add_argument("--index", required=True)
+    serve.add_argument("--model")
+    serve.add_argument("--device")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind; another one exposes your videos")
+    serve.add_argument("--port", type=int, default=7860)
+    serve.add_argument("-k", type=int, default=8, help="results shown at first")
+    serve.add_argument("--min-score", type=float, help="hide hits scoring below this")
+    serve.add_argument("--share", action="store_true", help="also publish a public gradio.live link")
     return parser
 
 
@@ -93,6 +105,10 @@ def _search(args: argparse.Namespace) -> int:
         for rank, hit in enumerate(hits, 1):
             span = f"{hit.start:.1f}-{hit.end:.1f} s"
             print(f"{rank:3d}. {hit.score:8.3f}  {hit.video}  {span}  (best at {hit.best_time:.1f} s)")
+    if args.html:
+        from .results_page import write_results_html
+
+        print(f"wrote {write_results_html(args.html, list(zip(args.queries, results, strict=True)))}", file=sys.stderr)
     return 0
 
 
@@ -117,9 +133,21 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        from .app import launch
+    except ImportError as err:
+        raise SystemExit(f"glccl-search serve: {err}") from err
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: serving on {args.host}: anyone who can reach it can search and watch the indexed videos",
+              file=sys.stderr)
+    launch(_open(args), host=args.host, port=args.port, share=args.share, k=args.k, min_score=args.min_score)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    command = {"add": _add, "search": _search, "remove": _remove, "status": _status}[args.command]
+    command = {"add": _add, "search": _search, "remove": _remove, "status": _status, "serve": _serve}[args.command]
     return command(args)
 
 

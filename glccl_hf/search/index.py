@@ -330,6 +330,10 @@ class VideoIndex:
         """Ids of the live segments, ascending."""
         return np.flatnonzero(self._live)
 
+    def videos(self) -> list[str]:
+        """Names of the videos with live segments, sorted, each once (absolute paths for indexed files)."""
+        return sorted({str(name) for name in self._videos[self._live]})
+
     def segment(self, segment_id: int) -> dict[str, Any]:
         """A live segment's video, start, end and frame times."""
         self._check_live(segment_id)
