@@ -185,6 +185,29 @@ def offline_hub(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, lis
         yield pushed
 
 
+def serve_briefly(monkeypatch) -> list[str]:
+    """README's `app.launch()` serves until stopped: here it starts on a free local port, is recorded, and closes."""
+    import socket
+
+    import gradio
+
+    launch = gradio.Blocks.launch
+    launched: list[str] = []
+
+    def launch_and_close(self, *args, **kwargs):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            kwargs.setdefault("server_port", probe.getsockname()[1])
+        kwargs["prevent_thread_lock"] = True
+        result = launch(self, *args, **kwargs)
+        launched.append(self.local_url)
+        self.close()
+        return result
+
+    monkeypatch.setattr(gradio.Blocks, "launch", launch_and_close)
+    return launched
+
+
 # ------------------------------------------------------------------------------------------------- the tests
 
 
@@ -196,12 +219,14 @@ def test_readme_has_python_snippets() -> None:
 
 def test_readme_python_snippets_run(workdir: Path, offline_hub: dict[str, list[str]], monkeypatch) -> None:
     monkeypatch.chdir(workdir)
+    launched = serve_briefly(monkeypatch)
     for line, code in python_blocks(README.read_text()):
         namespace = {"__name__": "__readme__"}
         try:
             exec(compile(code, f"README.md (block at line {line})", "exec"), namespace)  # noqa: S102
         except Exception as err:
             raise AssertionError(f"README.md's python block at line {line} failed:\n{code}") from err
+    assert launched and launched[0].startswith("http://127.0.0.1:"), launched  # the search page's snippet served
     # The Hub snippet's push happened, with everything a checkpoint needs.
     [(repo_id, files)] = offline_hub.items()
     assert repo_id == "me/glccl-msrvtt"

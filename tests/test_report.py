@@ -84,7 +84,7 @@ def test_example_script_writes_the_report(tmp_path):
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=dict(os.environ), cwd=REPO)
     assert result.returncode == 0, result.stderr
-    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    metrics = json.loads((tmp_path / "metrics.json").read_text())["metrics"]
     page = (tmp_path / "r" / "report.html").read_text()
     assert f"{metrics['t2v_R@1']:.2f}" in page and page.count("<h2>") == 3
     assert (tmp_path / "r" / "rank_distribution.png").stat().st_size > 0

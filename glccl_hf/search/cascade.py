@@ -55,8 +55,11 @@ def sentence_frame_weights(
     r"""GLIM's sentence-guided frame weights `[segments, frames]` of one query `sentence` `[dim]` over
     `frame_embeds` `[segments, frames, dim]` (the weights the exact score uses for its video-sentence term)."""
     config = model.config
-    dots = frame_embeds.float() @ sentence.float()
-    return glim_weights(dots, frame_mask, config.glim_temperature, config.text_guided, config.mask_padded_frames)
+    dots = (frame_embeds.float() @ sentence.float())[..., None]  # [segments, frames, 1 query]: glim_weights' layout
+    weights = glim_weights(
+        dots, frame_mask[..., None], config.glim_temperature, config.text_guided, config.mask_padded_frames
+    )
+    return weights[..., 0]
 
 
 def best_frames(weights: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
