@@ -13,10 +13,12 @@ from .modeling.video_glccl import (
     VideoSource,
     check_max_seconds,
     check_sampling_args,
+    check_start_seconds,
     preprocess_frames,
     read_frames,
     resize_crop_frames,
     sample_timestamps,
+    video_duration,
 )
 
 __all__ = [
@@ -28,8 +30,10 @@ __all__ = [
     "VideoSource",
     "check_max_seconds",
     "check_sampling_args",
+    "check_start_seconds",
     "preprocess_frames",
     "read_frames",
     "resize_crop_frames",
     "sample_timestamps",
+    "video_duration",
 ]

@@ -53,6 +53,7 @@ __all__ = [
     "read_frames",
     "resize_crop_frames",
     "sample_timestamps",
+    "video_duration",
 ]
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -144,19 +145,31 @@ def check_max_seconds(max_seconds: float | None) -> Fraction | None:
     return Fraction(max_seconds).limit_denominator(1_000_000)
 
 
+def check_start_seconds(start_seconds: float) -> Fraction:
+    """Validate where a sampling window starts (seconds from the stream start, >= 0); return it as a fraction."""
+    if isinstance(start_seconds, bool) or not isinstance(start_seconds, (int, float, Fraction, np.number)):
+        raise ValueError(f"start_seconds must be a number >= 0, got {start_seconds!r}")
+    if not math.isfinite(float(start_seconds)) or start_seconds < 0:
+        raise ValueError(f"start_seconds must be a finite number >= 0, got {start_seconds!r}")
+    return Fraction(start_seconds).limit_denominator(1_000_000)
+
+
 def _sample_times(
-    duration: Fraction, max_frames: int, fps: Fraction, max_seconds: Fraction | None = None
+    duration: Fraction,
+    max_frames: int,
+    fps: Fraction,
+    max_seconds: Fraction | None = None,
+    start: Fraction = Fraction(0),
 ) -> list[Fraction]:
-    """Exact sampling times (seconds) for a stream of the given duration, within its first `max_seconds` when
-    given; at least one (t = 0)."""
-    if max_seconds is not None:
-        duration = min(duration, max_seconds)
-    num_candidates = max(1, math.ceil(duration * fps))
+    """Exact sampling times (seconds) for a stream of the given duration, within `[start, start + max_seconds)`
+    (to the end when `max_seconds` is None); at least one (t = start)."""
+    end = duration if max_seconds is None else min(duration, start + max_seconds)
+    num_candidates = max(1, math.ceil((end - start) * fps))
     if num_candidates > max_frames:
         indices = np.linspace(0, num_candidates - 1, max_frames).astype(int).tolist()
     else:
         indices = range(num_candidates)
-    return [Fraction(int(k)) / fps for k in indices]
+    return [start + Fraction(int(k)) / fps for k in indices]
 
 
 def sample_timestamps(
@@ -179,7 +192,7 @@ def _resolve_source(source: VideoSource) -> tuple[str, Callable[[], Any], Any]:
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
         if not data:
-            raise VideoDecodeError(f"{BYTES_NAME}: empty input (0 bytes), not a video")
+            raise VideoDecodeError(f"{BYTES_NAME}: empty file (0 bytes), not a video")
         return BYTES_NAME, lambda: io.BytesIO(data), data
     if isinstance(source, (str, os.PathLike)):
         path = os.fsdecode(os.fspath(source))
@@ -279,6 +292,7 @@ def read_frames(
     sample_fps: float = 1.0,
     backend: str = "pyav",
     max_seconds: float | None = None,
+    start_seconds: float = 0.0,
 ) -> VideoFrames:
     """Decode the frames the reference's sampling rule picks (see the module docstring).
 
@@ -289,6 +303,9 @@ def read_frames(
         backend: ``"pyav"`` (default, no system packages needed) or ``"torchcodec"`` (if installed).
         max_seconds: sample only the first ``max_seconds`` seconds (None: the whole video). The reference reads
             DiDeMo videos from 0 to 31 s inclusive, i.e. ``max_seconds=32`` at 1 fps.
+        start_seconds: sample the window ``[start_seconds, start_seconds + max_seconds)`` instead, with candidate
+            times ``start_seconds + k / sample_fps`` (a clip cut out of a longer video); it must lie inside the
+            video.
 
     Returns:
         VideoFrames with ``frames`` uint8 [n, 3, H, W] RGB (1 <= n <= max_frames) and ``timestamps`` [n] seconds.
@@ -302,14 +319,29 @@ def read_frames(
     """
     fps = check_sampling_args(max_frames, sample_fps)
     window = check_max_seconds(max_seconds)
+    start = check_start_seconds(start_seconds)
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     name, opener, raw = _resolve_source(source)
     reader = _PyAVReader(name, opener, raw)
     if backend == "torchcodec":
         reader.inspect()  # the same checks and messages for what is not a video, whichever backend decodes
-        return _read_torchcodec(raw, name, int(max_frames), fps, window)
-    return reader.read(int(max_frames), fps, window)
+        return _read_torchcodec(raw, name, int(max_frames), fps, window, start)
+    return reader.read(int(max_frames), fps, window, start)
+
+
+def video_duration(source: VideoSource) -> float:
+    """Length in seconds of a video's stream, as :func:`read_frames` measures it for its sampling (demux only).
+
+    Raises the errors :func:`read_frames` raises for input that is not a complete video.
+    """
+    name, opener, raw = _resolve_source(source)
+    return float(_PyAVReader(name, opener, raw).duration())
+
+
+def _check_window_start(name: str, start: Fraction, duration: Fraction) -> None:
+    if start > 0 and start >= duration:
+        raise ValueError(f"{name}: start_seconds={float(start):g} is not inside the video ({float(duration):.3f} s)")
 
 
 # --------------------------------------------------------------------------------------------------- PyAV
@@ -398,7 +430,15 @@ class _PyAVReader:
         self.probe.close()
         self.probe = self._open()
 
-    def read(self, max_frames: int, fps: Fraction, window: Fraction | None) -> VideoFrames:
+    def read(self, max_frames: int, fps: Fraction, window: Fraction | None, start: Fraction) -> VideoFrames:
+        return self._session(lambda: self._read(max_frames, fps, window, start))
+
+    def duration(self) -> Fraction:
+        """The stream's length in seconds (the extent :meth:`read` samples), without decoding a frame."""
+        return self._session(lambda: self._extent()[3])
+
+    def _session(self, work: Callable[[], Any]) -> Any:
+        """Open the main and probe containers on the checked video stream, run ``work``, close them."""
         try:
             self.main = self._open()
             self.index = self._video_stream(self.main).index
@@ -408,7 +448,7 @@ class _PyAVReader:
             self.main_fresh = True
             self.probe = self._open()
             try:
-                return self._read(max_frames, fps, window)
+                return work()
             except av.FFmpegError as exc:
                 raise VideoDecodeError(f"{self.name}: decoding failed ({exc})") from exc
         finally:
@@ -590,7 +630,9 @@ class _PyAVReader:
             # The demuxer landed after the target (imprecise seek): back off further.
             back = max(2 * back, one_second)
 
-    def _read(self, max_frames: int, fps: Fraction, window: Fraction | None) -> VideoFrames:
+    def _extent(self) -> tuple[int, int, int | None, Fraction]:
+        """(first pts, end pts, pts of the last packet or None, duration in seconds) of the video stream; raises
+        when the header promises more than the data holds (a truncated file)."""
         stream = self.stream
         tb = Fraction(stream.time_base)
         start = stream.start_time
@@ -612,8 +654,13 @@ class _PyAVReader:
                 f"{self.name}: truncated or damaged: the header says the video lasts "
                 f"{float((header_end - start) * tb):.3f} s but its data ends at {float((end - start) * tb):.3f} s"
             )
-        duration = (end - start) * tb
-        times = _sample_times(max(duration, Fraction(0)), max_frames, fps, window)
+        return start, end, last_packet, max((end - start) * tb, Fraction(0))
+
+    def _read(self, max_frames: int, fps: Fraction, window: Fraction | None, window_start: Fraction) -> VideoFrames:
+        tb = Fraction(self.stream.time_base)
+        start, end, last_packet, duration = self._extent()
+        _check_window_start(self.name, window_start, duration)
+        times = _sample_times(duration, max_frames, fps, window, window_start)
 
         # Integer pts: "pts <= start + t / tb" is exactly "pts <= floor(start + t / tb)", and ints compare fast.
         target_pts = [math.floor(start + t / tb) for t in times]
@@ -705,7 +752,9 @@ def _display_orientation(frame: Any, name: str) -> tuple[int, bool]:
 # --------------------------------------------------------------------------------------------- torchcodec
 
 
-def _read_torchcodec(raw: Any, name: str, max_frames: int, fps: Fraction, window: Fraction | None) -> VideoFrames:
+def _read_torchcodec(
+    raw: Any, name: str, max_frames: int, fps: Fraction, window: Fraction | None, start: Fraction
+) -> VideoFrames:
     try:
         from torchcodec.decoders import VideoDecoder
     except ImportError as exc:
@@ -732,7 +781,8 @@ def _read_torchcodec(raw: Any, name: str, max_frames: int, fps: Fraction, window
             duration = meta.end_stream_seconds - begin
         if duration is None:
             raise VideoDecodeError(f"{name}: cannot determine the video duration")
-        times = _sample_times(Fraction(duration), max_frames, fps, window)
+        _check_window_start(name, start, Fraction(duration))
+        times = _sample_times(Fraction(duration), max_frames, fps, window, start)
         batch = decoder.get_frames_played_at(seconds=[begin + float(t) for t in times])
     except VideoDecodeError:
         raise

@@ -26,6 +26,7 @@ from glccl_hf.video import (
     preprocess_frames,
     read_frames,
     sample_timestamps,
+    video_duration,
 )
 
 BASE, STEP, OFFSET = 8, 32, 16
@@ -351,6 +352,36 @@ def test_exact_seconds_give_the_frame_a_player_shows(tmp_path: Path, name: str, 
         expected = shown[shown_at([t for t, _ in shown], float(k))][1]
         # Every pixel, the right edge included, is the player's.
         assert np.array_equal(frame.permute(1, 2, 0).numpy(), expected), f"t = {k} s: pixels differ from a full decode"
+
+
+@pytest.mark.parametrize(
+    ("start", "seconds", "fps", "times"),
+    [
+        (2.5, 2.0, 2.0, [2.5, 3.0, 3.5, 4.0]),  # a window inside the video
+        (4.0, None, 1.0, [4.0, 5.0, 6.0]),  # to the end (the video lasts 6.3 s)
+        (5.5, 30.0, 2.0, [5.5, 6.0]),  # a window longer than what is left ends with the video
+    ],
+)
+def test_a_window_gives_the_frames_a_full_decode_shows_at_its_times(
+    tmp_path: Path, start: float, seconds: float | None, fps: float, times: list[float]
+) -> None:
+    path = encode(tmp_path / "long.mp4", "mp4", "libx264", "yuv420p", 98, 54, 63, rate=10)
+    result = read_frames(path, max_frames=20, sample_fps=fps, start_seconds=start, max_seconds=seconds)
+    assert result.timestamps == times
+    shown = full_decode(path)
+    for t, frame in zip(times, result.frames, strict=True):
+        expected = shown[shown_at([s for s, _ in shown], t)][1]
+        assert np.array_equal(frame.permute(1, 2, 0).numpy(), expected), f"t = {t} s: pixels differ from a full decode"
+
+
+def test_a_window_is_subsampled_by_linspace_and_must_start_inside_the_video(videos: dict[str, Path]) -> None:
+    result = read_frames(videos["mp4_h264"], max_frames=3, sample_fps=10.0, start_seconds=1.0, max_seconds=1.0)
+    assert result.timestamps == pytest.approx([1.0, 1.4, 1.9])  # linspace(0, 9, 3) of 1.0, 1.1, ..., 1.9
+    assert video_duration(videos["mp4_h264"]) == pytest.approx(result.duration)
+    with pytest.raises(ValueError, match="start_seconds=99 is not inside the video"):
+        read_frames(videos["mp4_h264"], start_seconds=99)
+    with pytest.raises(ValueError, match="start_seconds must be a finite number >= 0"):
+        read_frames(videos["mp4_h264"], start_seconds=-1)
 
 
 # ------------------------------------------------------------------------------------------------ rotation

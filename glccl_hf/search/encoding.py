@@ -12,19 +12,10 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from ..modeling.modeling_glccl import GLCCLModel
 from ..processing import GLCCLProcessor
-from ..video import sample_timestamps
-from .segments import Segment, VideoFile, iter_segments
+from .segments import VideoFile, iter_segments
 
 # What a bad file raises while it is decoded; anything else is a bug and propagates.
 _FILE_ERRORS = (ValueError, OSError, EOFError, RuntimeError, av.FFmpegError)
-
-
-def clip_frames(segment: Segment, max_frames: int, sample_fps: float) -> tuple[torch.Tensor, list[float]]:
-    """The frames the processor's sampling keeps from a segment's candidates (`sample_timestamps` of a clip as long
-    as the segment), with their times in the video."""
-    offsets = sample_timestamps(segment.end - segment.start, max_frames, sample_fps)
-    keep = [min(round(t * sample_fps), len(segment.times) - 1) for t in offsets]
-    return segment.frames[keep], [segment.times[i] for i in keep]
 
 
 def _reason(err: BaseException, name: str) -> str:
@@ -50,10 +41,10 @@ class _SegmentStream(IterableDataset):
             video = self.files[index]
             count = 0
             try:
-                for segment in iter_segments(video, self.segment_seconds, processor.sample_fps):
-                    frames, times = clip_frames(segment, processor.max_frames, processor.sample_fps)
-                    pixel_values, video_mask = processor.load_video(frames, name=video.name)
-                    yield ("segment", index, segment.start, segment.end, times, pixel_values, video_mask)
+                segments = iter_segments(video, self.segment_seconds, processor.sample_fps, processor.max_frames)
+                for segment in segments:
+                    pixel_values, video_mask = processor.load_video(segment.frames, name=video.name)
+                    yield ("segment", index, segment.start, segment.end, segment.times, pixel_values, video_mask)
                     count += 1
             except _FILE_ERRORS as err:
                 yield ("failed", index, _reason(err, video.name))

@@ -3,31 +3,27 @@ training clip.
 
 A segment `[start, end)` is sampled as the processor samples a whole clip: candidate times `start + k / sample_fps`
 inside the segment, the frame shown at each (the last one with a presentation time `<= t`), at most `max_frames` of
-them kept by linspace (the processor's `load_video` does that step). The file is decoded once, front to back, and
-only the current segment's candidate frames are held, so memory does not grow with the video's length.
+them kept by linspace: `read_frames` with `start_seconds` and `max_seconds`, the project's one decoder, so segments
+get its display orientation, colour conversion and checks. Only one segment's frames are held at a time.
 """
 
 from __future__ import annotations
 
 import errno
 import hashlib
-import io
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import av
-import numpy as np
 import torch
 
 from ..data import VIDEO_EXTENSIONS
-
-# A header duration longer than the decoded stream by more than this (or 2 frames) marks the file as truncated.
-_TRUNCATION_TOLERANCE_S = 0.1
+from ..modeling.video_glccl import BYTES_NAME
+from ..video import VideoDecodeError, check_sampling_args, read_frames, video_duration
 
 
 @dataclass(frozen=True)
@@ -182,96 +178,37 @@ def segment_bounds(duration: float, segment_seconds: float) -> list[tuple[float,
     return bounds
 
 
-def _open(source: str | bytes) -> Any:
-    return av.open(io.BytesIO(source) if isinstance(source, bytes) else source, metadata_errors="ignore")
-
-
-def _frame_array(frame: Any) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(frame.to_ndarray(format="rgb24").transpose(2, 0, 1)))
-
-
-def iter_segments(video: VideoFile, segment_seconds: float, sample_fps: float) -> Iterator[Segment]:
-    """Decode `video` once and yield its segments with every candidate frame (`segment_seconds * sample_fps` per
-    full segment; the processor keeps `max_frames` of them by linspace). Raises ValueError naming the file when it
-    has no video stream, no decodable frame, or is truncated."""
-    if isinstance(video.source, str) and os.path.isdir(video.source):
-        raise ValueError(f"{video.name}: is a directory, not a video file")
-    if video.size == 0:
-        raise ValueError(f"{video.name}: empty file (0 bytes), not a video")
-    step = Fraction(1) / Fraction(sample_fps).limit_denominator(1_000_000)
+def iter_segments(
+    video: VideoFile, segment_seconds: float, sample_fps: float, max_frames: int | None = None
+) -> Iterator[Segment]:
+    """Yield `video`'s segments, each sampled by `read_frames` as the processor samples a clip of the segment's
+    length: candidate times `start + k / sample_fps` inside it, `max_frames` of them kept by linspace (every
+    candidate when None). Raises ValueError naming the file when it is not a complete, decodable video."""
+    step = Fraction(1) / check_sampling_args(max_frames or 1, sample_fps)
     per_segment = Fraction(segment_seconds).limit_denominator(1_000_000) / step
     if per_segment.denominator != 1:
         raise ValueError(f"segment_seconds={segment_seconds} must hold a whole number of 1/sample_fps steps")
-    try:
-        container = _open(video.source)
-    except av.FFmpegError as err:
-        raise ValueError(f"{video.name}: not a readable video ({err})") from err
-    with container:
-        if not container.streams.video:
-            kinds = sorted({stream.type for stream in container.streams}) or ["no"]
-            raise ValueError(f"{video.name}: no video stream (found {', '.join(kinds)} streams only)")
-        stream = container.streams.video[0]
-        yield from _sample_stream(video.name, container, stream, float(step), int(per_segment), segment_seconds)
-
-
-def _sample_stream(
-    name: str, container: Any, stream: Any, step: float, per_segment: int, segment_seconds: float
-) -> Iterator[Segment]:
-    """Walk the decoded frames once; `picked[k]` is the frame shown at candidate time `k * step`."""
-    time_base = float(stream.time_base)
-    start_pts = stream.start_time
-    picked: dict[int, torch.Tensor] = {}
-    next_k = 0  # the next candidate time without a frame
-    emitted = 0  # segments already yielded
-    previous, previous_time, last_time, frame_gap = None, None, None, None
-    try:
-        for frame in container.decode(stream):
-            if frame.pts is None:
-                continue
-            if start_pts is None:
-                start_pts = frame.pts
-            time = (frame.pts - start_pts) * time_base
-            if last_time is not None and time > last_time:
-                frame_gap = time - last_time
-            last_time = time if last_time is None else max(last_time, time)
-            # Every candidate time before this frame is shown by the previous frame (the first one for t < its time).
-            while next_k * step < time or (previous is None and next_k * step <= time):
-                picked[next_k] = previous if previous is not None else _frame_array(frame)
-                next_k += 1
-            if previous is None or time >= previous_time:
-                previous, previous_time = _frame_array(frame), time
-            # A segment is complete once the video is known to go on for more than half a segment past its end.
-            while time >= (emitted + 1.5) * segment_seconds:
-                yield _segment(picked, emitted, per_segment, step, (emitted + 1) * segment_seconds)
-                emitted += 1
-    except av.FFmpegError as err:
-        raise ValueError(f"{name}: damaged video, decoding failed ({err})") from err
-    if previous is None:
-        raise ValueError(f"{name}: no decodable video frames")
-    frame_gap = frame_gap or (1 / float(stream.average_rate) if stream.average_rate else step)
-    duration = last_time + frame_gap
-    _check_complete(name, stream, duration, frame_gap)
-    while next_k * step < duration:
-        picked[next_k] = previous
-        next_k += 1
-    bounds = segment_bounds(duration, segment_seconds)
-    for index in range(emitted, len(bounds)):
-        yield _segment(picked, index, per_segment, step, bounds[index][1])
-
-
-def _segment(picked: dict[int, torch.Tensor], index: int, per_segment: int, step: float, end: float) -> Segment:
-    """Pop segment `index`'s candidate frames (candidate times in `[start, end)`) out of `picked`."""
-    first = index * per_segment
-    keys = sorted(k for k in picked if k >= first and k * step < end - 1e-9)
-    frames = torch.stack([picked.pop(k) for k in keys])
-    return Segment(start=first * step, end=end, frames=frames, times=[k * step for k in keys])
-
-
-def _check_complete(name: str, stream: Any, duration: float, frame_gap: float) -> None:
-    if stream.duration is None:
-        return
-    header = float(stream.duration * stream.time_base)
-    if header - duration > max(_TRUNCATION_TOLERANCE_S, 2 * frame_gap):
-        raise ValueError(
-            f"{name}: truncated or damaged: the header says {header:.3f} s but frames end at {duration:.3f} s"
+    bounds = segment_bounds(_named(video, video_duration, video.source), segment_seconds)
+    for index, (start, end) in enumerate(bounds):
+        last = index == len(bounds) - 1
+        # The last segment runs to the video's end (max_seconds None): its length is the duration read_frames finds.
+        sampled = _named(
+            video,
+            read_frames,
+            video.source,
+            max_frames=max_frames or math.ceil((end - start) / step) + 1,
+            sample_fps=sample_fps,
+            max_seconds=None if last else end - start,
+            start_seconds=start,
         )
+        yield Segment(start=start, end=end, frames=sampled.frames, times=sampled.timestamps)
+
+
+def _named(video: VideoFile, read: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """`read(*args, **kwargs)`, with in-memory videos' errors naming the video instead of `<bytes>`."""
+    try:
+        return read(*args, **kwargs)
+    except VideoDecodeError as err:
+        if not isinstance(video.source, bytes) or not str(err).startswith(f"{BYTES_NAME}: "):
+            raise
+        raise VideoDecodeError(f"{video.name}: {str(err)[len(BYTES_NAME) + 2 :]}") from err

@@ -10,6 +10,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 import torch
@@ -25,9 +26,9 @@ from video_fixtures import write_flat_video, write_garbage, write_truncated
 
 from glccl_hf.data import load_retrieval_dataset
 from glccl_hf.search import VideoIndex
-from glccl_hf.search.encoding import clip_frames
 from glccl_hf.search.segments import discover, iter_segments, segment_bounds
 from glccl_hf.search.storage import MANIFEST, read_manifest
+from glccl_hf.video import read_frames
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -76,10 +77,10 @@ def test_each_segment_is_sampled_like_a_clip_of_its_own(tmp_path):
     path = write_flat_video(tmp_path / "long.mkv", [(i, 0, 0) for i in range(rate * seconds)], rate=rate)
     (video,), failed = discover(path)
     assert not failed
-    segments = list(iter_segments(video, 10.0, 1.0))
+    segments = list(iter_segments(video, 10.0, 1.0, max_frames=4))
     assert [(s.start, s.end) for s in segments] == [(0, 10), (10, 20), (20, 30), (30, 43)]
     for segment in segments:
-        frames, times = clip_frames(segment, 4, 1.0)
+        frames, times = segment.frames, segment.times
         # 10 (13 for the merged tail) candidates at 1 fps, 4 kept by linspace, as the processor samples a clip.
         candidates = int(segment.end - segment.start)
         expected = [segment.start + k for k in np.linspace(0, candidates - 1, 4).astype(int)]
@@ -92,12 +93,52 @@ def test_a_video_shorter_than_a_segment_gets_exactly_the_processors_frames(corpu
     processor = tiny_processor(tokenizer)
     path = sorted(corpus.glob("train/*.mp4"))[0]
     (video,), _ = discover(path)
-    (segment,) = iter_segments(video, 15.0, processor.sample_fps)
-    frames, _ = clip_frames(segment, processor.max_frames, processor.sample_fps)
-    ours = processor.load_video(frames)
+    (segment,) = iter_segments(video, 15.0, processor.sample_fps, processor.max_frames)
+    ours = processor.load_video(segment.frames)
     theirs = processor.load_video(str(path))
     torch.testing.assert_close(ours[0], theirs[0], rtol=0, atol=0)
     assert torch.equal(ours[1], theirs[1])
+
+
+def write_rotated_video(path: Path, seconds: int, rate: int = 4) -> Path:
+    """A video stored 48x32 with a 90 degree display matrix (shown 32x48); frame i has red value 2 i."""
+    container = av.open(str(path), "w")
+    stream = container.add_stream("libx264", rate=rate)
+    stream.width, stream.height, stream.pix_fmt = 48, 32, "yuv420p"
+    stream.set_display_rotation(90)
+    for i in range(seconds * rate):
+        image = np.zeros((32, 48, 3), np.uint8)
+        image[:, :, 0], image[:16, :24, 1] = 2 * i, 200  # a green corner: a turned picture looks different
+        for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+            container.mux(packet)
+    for packet in stream.encode():
+        container.mux(packet)
+    container.close()
+    return path
+
+
+def test_segments_of_a_rotated_video_are_shown_upright_like_read_frames(tmp_path, corpus_tokenizer, model):
+    processor = tiny_processor(corpus_tokenizer[1])
+    path = write_rotated_video(tmp_path / "phone.mp4", seconds=24)
+    (video,), _ = discover(path)
+    segments = list(iter_segments(video, 10.0, processor.sample_fps, processor.max_frames))
+    assert [(s.start, s.end) for s in segments] == [(0, 10), (10, 24)]  # the 4 s tail joins
+    for segment in segments:
+        window = None if segment.end == 24 else segment.end - segment.start
+        expected = read_frames(path, processor.max_frames, processor.sample_fps, max_seconds=window,
+                               start_seconds=segment.start)  # fmt: skip
+        assert segment.frames.shape[2:] == (48, 32)  # display orientation: portrait
+        assert torch.equal(segment.frames, expected.frames) and segment.times == expected.timestamps
+    # Through the add path: the stored features are those of the upright frames.
+    index = VideoIndex.create(tmp_path / "index", model, processor, segment_seconds=10.0)
+    report = index.add(path, progress=False)
+    assert report.failed == [] and report.segments == 2
+    upright = read_frames(path, processor.max_frames, processor.sample_fps, max_seconds=10.0)
+    inputs = processor.load_video(upright.frames)
+    with torch.no_grad():
+        expected = model.get_video_features(inputs[0][None], inputs[1][None]).frame_embeds[0]
+    stored = stored_features(index)[(str(path), 0.0)]
+    np.testing.assert_allclose(stored, expected.half().float().numpy(), rtol=0, atol=1e-6)
 
 
 def test_add_folder_encodes_each_video_once_with_the_models_features(tmp_path, videos, model, corpus_tokenizer):
@@ -127,7 +168,7 @@ def test_rerun_adds_only_new_or_changed_files_and_a_changed_file_replaces_its_se
     assert again.added == [] and sorted(again.unchanged) == sorted(first.added) and len(index) == 18
 
     changed = videos / "more" / sorted(os.listdir(videos / "more"))[0]
-    write_flat_video(changed, [(200, 10, 10)] * 30, rate=10)  # 3 s: one 3 s segment replaces three 2 s ones
+    write_flat_video(changed, [(200, 10, 10)] * 25, rate=10)  # 2.5 s: one segment replaces three 2 s ones
     new = write_flat_video(videos / "new.mkv", [(10, 200, 10)] * 40, rate=10)
     third = index.add(videos, progress=False)
     assert sorted(third.added) == sorted([str(changed), str(new)]) and len(third.unchanged) == 5
