@@ -507,17 +507,7 @@ class VideoIndex:
             storage.remove_unreferenced(self.root, manifest)
             bar = tqdm(total=len(todo), desc="Indexing videos", unit="video", disable=not progress)
             with bar:
-                for sequence, batch in enumerate(
-                    encode_files(
-                        todo,
-                        self.model,
-                        self.processor,
-                        self.manifest["segment_seconds"],
-                        batch_size=batch_size,
-                        num_workers=num_workers,
-                        device=self.device,
-                    )
-                ):
+                for sequence, batch in enumerate(self._encode(todo, batch_size, num_workers)):
                     entries = []
                     if batch.videos:
                         rows, frame_embeds, frame_mask = batch.shard()
@@ -531,6 +521,18 @@ class VideoIndex:
                     bar.update(len(batch.videos) + len(batch.failed))
             self._maybe_build_ann(manifest, commit=True)
         return report
+
+    def _encode(self, files: list[Any], batch_size: int, num_workers: int) -> Any:
+        """The encoded batches of `files`, segmented and sampled with this index's model and settings."""
+        return encode_files(
+            files,
+            self.model,
+            self.processor,
+            self.manifest["segment_seconds"],
+            batch_size=batch_size,
+            num_workers=num_workers,
+            device=self.device,
+        )
 
     def _add_distributed(
         self,
@@ -557,17 +559,7 @@ class VideoIndex:
                 total=len(share), desc=f"Indexing videos (rank {rank})", unit="video", disable=not progress or rank != 0
             )
             with bar:
-                for sequence, batch in enumerate(
-                    encode_files(
-                        share,
-                        self.model,
-                        self.processor,
-                        self.manifest["segment_seconds"],
-                        batch_size=batch_size,
-                        num_workers=num_workers,
-                        device=self.device,
-                    )
-                ):
+                for sequence, batch in enumerate(self._encode(share, batch_size, num_workers)):
                     if batch.videos:
                         rows, frame_embeds, frame_mask = batch.shard()
                         entries.append(self._write_shard(manifest, rank, sequence, rows, frame_embeds, frame_mask))
