@@ -43,7 +43,9 @@ from tqdm.auto import tqdm
 
 from .data.collator import ON_ERROR_POLICIES, _with_name
 from .data.frame_cache import FRAME_CACHE_COLUMN, load_cached_video
-from .data.loaders import _preview, find_duplicate_rows
+from .data.loaders import find_duplicate_rows
+from .formatting import preview
+from .modeling.checks import positive_int
 from .modeling.modeling_glccl import GLCCLTextFeatures, GLCCLVideoFeatures
 from .modeling.video_glccl import VideoDecodeError
 
@@ -126,7 +128,7 @@ def _require_captioned_videos(text_to_video: torch.Tensor, num_videos: int) -> N
     counts = torch.bincount(text_to_video, minlength=num_videos)
     missing = (counts == 0).nonzero().flatten().tolist()
     if missing:
-        shown = ", ".join(str(i) for i in missing[:10]) + (", ..." if len(missing) > 10 else "")
+        shown = preview(missing)
         raise ValueError(
             f"{len(missing)} of {num_videos} videos have no caption in text_to_video (video columns {shown}), so "
             "video-to-text retrieval is undefined for them. For a gallery with distractor videos compute "
@@ -319,11 +321,6 @@ def _check_max_words(model: torch.nn.Module, processor: Any) -> None:
         )
 
 
-def _positive_batch_size(batch_size: Any) -> int:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    return batch_size
-
 
 def _concat(parts: list[Any], cls: type) -> Any:
     """Concatenate feature outputs batch-wise, field by field."""
@@ -354,7 +351,7 @@ def encode_texts(
         [texts, max_words], on `device`.
     """
     captions = _caption_list(captions)
-    batch_size = _positive_batch_size(batch_size)
+    batch_size = positive_int("batch_size", batch_size)
     _check_max_words(model, processor)
     device = _resolve_device(model, device)
     parts = []
@@ -524,7 +521,7 @@ def _encode_videos(
         raise ValueError(f"names has {len(names)} entries for {len(videos)} videos")
     if on_error not in ON_ERROR_POLICIES:
         raise ValueError(f"on_error={on_error!r}: expected one of {ON_ERROR_POLICIES}")
-    batch_size = _positive_batch_size(batch_size)
+    batch_size = positive_int("batch_size", batch_size)
     if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
         raise ValueError(f"num_workers must be an integer >= 0, got {num_workers!r}")
     device = _resolve_device(model, device)
@@ -698,7 +695,7 @@ def retrieval_corpus(dataset: Any, duplicates: str = "drop") -> RetrievalCorpus:
     if not np.array_equal(listed, np.arange(num_videos)):
         raise ValueError(
             f"the {num_videos} rows with caption_index == 0 must list each video once with video_index "
-            f"0 .. {num_videos - 1}, got video_index values {_preview(listed.tolist())}"
+            f"0 .. {num_videos - 1}, got video_index values {preview(listed.tolist())}"
         )
     out_of_range = np.flatnonzero((video_index < 0) | (video_index >= num_videos))
     if len(out_of_range):
@@ -721,7 +718,7 @@ def retrieval_corpus(dataset: Any, duplicates: str = "drop") -> RetrievalCorpus:
             "duplicates='keep' to keep them): %s",
             len(repeats),
             len(captions),
-            _preview(dropped, 5),
+            preview(dropped, 5),
         )
         kept = np.setdiff1d(np.arange(len(captions)), repeats)
         captions = [captions[row] for row in kept]
@@ -844,7 +841,7 @@ def score_dataset(
             len(skipped),
             len(corpus.video_ids),
             len(corpus.captions) - len(text_rows),
-            _preview([f"{video.video_id} ({video.reason})" for video in skipped], 5),
+            preview([f"{video.video_id} ({video.reason})" for video in skipped], 5),
         )
     captions = [corpus.captions[row] for row in text_rows]
     text = encode_texts(model, processor, captions, batch_size=batch_size, device=device, progress=progress)

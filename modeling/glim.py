@@ -21,6 +21,8 @@ from types import SimpleNamespace
 import torch
 from torch import nn
 
+from .checks import positive_int
+
 
 def _score_dtype(dtype: torch.dtype) -> torch.dtype:
     # The scores are sums of sharp softmaxes (temperature 0.01): half precision is promoted to float32.
@@ -242,9 +244,7 @@ class GLIMScorer:
 
     def parts(self, block_size: int | None = None) -> torch.Tensor:
         """All four score matrices, `[4, texts, videos]`, computed tile by tile."""
-        tile = self.default_tile() if block_size is None else block_size
-        if not isinstance(tile, int) or tile < 1:
-            raise ValueError(f"block_size must be a positive int, got {block_size!r}")
+        tile = self.default_tile() if block_size is None else positive_int("block_size", block_size)
         rows = []
         with _no_autocast(self.frames.device):
             for t0 in range(0, self.num_texts, tile):

@@ -21,6 +21,7 @@ import torch
 from transformers import BatchFeature
 from transformers.processing_utils import ProcessorMixin
 
+from .checks import positive_int
 from .video_glccl import (
     BACKENDS,
     VideoFrames,
@@ -41,11 +42,6 @@ def _is_sequence_like(value: Any) -> bool:
     mapping, which are single items."""
     return isinstance(value, Iterable) and not isinstance(value, (str, bytes, bytearray, memoryview, Mapping))
 
-
-def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 class GLCCLProcessor(ProcessorMixin):
@@ -77,9 +73,9 @@ class GLCCLProcessor(ProcessorMixin):
         max_seconds: float | None = None,
         **kwargs: Any,
     ):
-        self.max_words = _positive_int("max_words", max_words, minimum=2)  # room for SOT and EOT
-        self.max_frames = _positive_int("max_frames", max_frames)
-        self.image_size = _positive_int("image_size", image_size)
+        self.max_words = positive_int("max_words", max_words, minimum=2)  # room for SOT and EOT
+        self.max_frames = positive_int("max_frames", max_frames)
+        self.image_size = positive_int("image_size", image_size)
         check_sampling_args(self.max_frames, sample_fps)  # the decoder's own check, so both refuse the same values
         self.sample_fps = float(sample_fps)
         if video_backend not in BACKENDS:

@@ -36,6 +36,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .checks import positive_int
+
 try:
     import av
 except ImportError as exc:  # transformers checks only the processor file's imports for remote code: say it here
@@ -823,8 +825,7 @@ def resize_crop_frames(frames: torch.Tensor, image_size: int = 224) -> torch.Ten
         raise ValueError(f"frames must be uint8 (decoded pixel values 0..255), got dtype {frames.dtype}")
     if frames.ndim != 4 or frames.shape[1] not in (1, 3):
         raise ValueError(f"frames must have shape [n, 3, H, W] (or [n, 1, H, W]), got {list(frames.shape)}")
-    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
-        raise ValueError(f"image_size must be a positive integer, got {image_size!r}")
+    positive_int("image_size", image_size)
     n, _, height, width = frames.shape
     if height < 1 or width < 1:
         raise ValueError(f"frames have an empty spatial size {height}x{width}")

@@ -34,6 +34,8 @@ import pyarrow.compute as pc
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
+from ..formatting import preview
+
 logger = logging.getLogger(__name__)
 
 # Looked up in this order when a video is found by id, so `video1.mp4` wins over `video1.webm`.
@@ -244,7 +246,7 @@ def _report_duplicates(dataset: datasets.Dataset, source: str, report: LoadRepor
             "drops them unless duplicates='keep'): %s",
             source,
             len(report.duplicates),
-            _preview(report.duplicates, 5),
+            preview(report.duplicates, 5),
         )
 
 
@@ -445,7 +447,7 @@ def _require_captions(list_path: Path, video_ids: Iterable[str], captioned: set[
     missing = [v for v in video_ids if v not in captioned]
     if missing:
         raise ValueError(
-            f"{list_path}: {len(missing)} video id(s) have no caption in {caption_path}: {_preview(missing)}"
+            f"{list_path}: {len(missing)} video id(s) have no caption in {caption_path}: {preview(missing)}"
         )
 
 
@@ -484,7 +486,7 @@ class _VideoIndex:
             if len(hits) > 1:
                 raise ValueError(
                     f"{self.videos_dir}: video {video_id!r} is ambiguous, {len(hits)} files named "
-                    f"{name!r}: {_preview(hits)}"
+                    f"{name!r}: {preview(hits)}"
                 )
             return hits[0]
         return None
@@ -526,7 +528,7 @@ def _handle_missing(missing: list[str], total: int, what: str, where: Path | str
         hint = " (to drop them, pass missing_videos='drop'; on the command line --missing_videos drop)"
         hint = hint if len(missing) < total else ""
         raise FileNotFoundError(
-            f"{what}: {len(missing)} of {total} videos not found in {where} as {pattern}: {_preview(missing)}{hint}"
+            f"{what}: {len(missing)} of {total} videos not found in {where} as {pattern}: {preview(missing)}{hint}"
         )
     logger.warning(
         "%s: dropped %d of %d videos whose files are missing from %s: %s",
@@ -534,13 +536,9 @@ def _handle_missing(missing: list[str], total: int, what: str, where: Path | str
         len(missing),
         total,
         where,
-        _preview(missing),
+        preview(missing),
     )
 
-
-def _preview(items: Sequence[Any], n: int = 10) -> str:
-    shown = ", ".join(repr(x) for x in items[:n])
-    return shown + (f", ... ({len(items) - n} more)" if len(items) > n else "")
 
 
 def _indices(video_ids: Sequence[str]) -> tuple[list[int], list[int]]:
@@ -736,7 +734,7 @@ def _normalise_corpus(
     if use_bytes and not all(has_bytes):
         bad = [i for i in range(n) if not has_bytes[i]]
         raise ValueError(
-            f"{source}: video column {vcol!r} embeds bytes in some rows but not in rows {_preview(bad)}; "
+            f"{source}: video column {vcol!r} embeds bytes in some rows but not in rows {preview(bad)}; "
             f"one kind per dataset is supported"
         )
 

@@ -10,6 +10,7 @@ import av
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from ..modeling.checks import positive_int
 from ..modeling.modeling_glccl import GLCCLModel
 from ..processing import GLCCLProcessor
 from .segments import VideoFile, iter_segments
@@ -100,10 +101,8 @@ def encode_files(
 ) -> Iterator[EncodedBatch]:
     """Encode every segment of `files`, `batch_size` segments per forward pass; after each pass, yield the videos
     it completed and the files that failed since the last yield."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
-        raise ValueError(f"num_workers must be an integer >= 0, got {num_workers!r}")
+    positive_int("batch_size", batch_size)
+    positive_int("num_workers", num_workers, minimum=0)
     if not files:
         return
     loader = DataLoader(

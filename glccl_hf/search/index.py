@@ -17,6 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..evaluation import encode_texts
+from ..modeling.checks import positive_int
 from ..modeling.modeling_glccl import GLCCLModel, GLCCLTextFeatures, GLCCLVideoFeatures
 from ..processing import GLCCLProcessor
 from ..video import sample_timestamps
@@ -752,8 +753,7 @@ class VideoIndex:
         """`search` for already encoded queries (`text` from `encode_queries`, `[queries, ...]`); one list of hits per
         query. With `timings`, each stage's seconds per query are appended under "first_stage", "second_stage",
         "exact" and "hits" (cascade) or "exhaustive"."""
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValueError(f"k must be a positive integer, got {k!r}")
+        positive_int("k", k)
         timings = {} if timings is None else timings
         count = text.sentence_embeds.shape[0]
         if len(self) == 0:
@@ -765,9 +765,7 @@ class VideoIndex:
             return results
         candidates = DEFAULT_CANDIDATES if candidates is None else candidates
         widen = DEFAULT_WIDEN if widen is None else widen
-        for name, value in (("candidates", candidates), ("widen", widen)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        candidates, widen = positive_int("candidates", candidates), positive_int("widen", widen)
         return [self._cascade(_row(text, i), k, max(candidates, k), widen, nprobe, timings) for i in range(count)]
 
     @torch.no_grad()
