@@ -1,8 +1,11 @@
-"""README.md's Python snippets run as written, and its demo table is the one the committed demo code produces.
+"""The documentation's Python snippets run as written, and its relative links lead to files that exist.
 
-Every fenced ```python block of README.md is executed in its own namespace (names do not leak from one block to the
-next, as a reader copying one block would find), in README order, in one working folder prepared here so that every
-file name and Hub id a snippet uses exists offline (a tiny CLIP stands in for the Hub's). The mapping is explicit:
+The documentation is README.md and every docs/*.md page. Every fenced ```python block of it is executed in its own
+namespace (names do not leak from one block to the next, as a reader copying one block would find), README first and
+then the pages in name order, each page's blocks in its order, all in one working folder prepared here so that every
+file name and Hub id a snippet uses exists offline (a tiny CLIP stands in for the Hub's). A later block may use what
+an earlier one made, as a reader following README into docs/ would have (docs/search.md's search page opens the
+index README's search snippet creates). The mapping is explicit:
 
 - ``openai/clip-vit-base-patch32``: a folder of that name holding a tiny random CLIPModel and a CLIP tokenizer, so
   ``from_pretrained`` finds it locally, as it would find a downloaded checkpoint;
@@ -14,7 +17,7 @@ file name and Hub id a snippet uses exists offline (a tiny CLIP stands in for th
 - the Hub: ``datasets.load_dataset("user/video-text-dataset")`` reads a local copy, and ``HfApi`` (repository
   creation and upload) is mocked, recording what would have been pushed.
 
-A snippet that raises fails the test with its README line number.
+A snippet that raises fails the test with its file and line number.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from glccl_hf.data.synthetic import synthetic_vocab_and_merges
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
+DOCUMENTATION = [README, *sorted((REPO / "docs").glob("*.md"))]
 HUB_DATASET = "user/video-text-dataset"
 _FENCE = re.compile(r"^```python\n(.*?)^```$", re.DOTALL | re.MULTILINE)
 
@@ -211,21 +215,30 @@ def serve_briefly(monkeypatch) -> list[str]:
 # ------------------------------------------------------------------------------------------------- the tests
 
 
+def relative(path: Path) -> str:
+    return str(path.relative_to(REPO))
+
+
 def test_readme_has_python_snippets() -> None:
-    blocks = python_blocks(README.read_text())
-    assert len(blocks) >= 10, [line for line, _ in blocks]
-    assert README.read_text().count("```python") == len(blocks)  # none missed by the pattern
+    blocks = [(page, line) for page in DOCUMENTATION for line, _ in python_blocks(page.read_text())]
+    assert len(blocks) >= 10, blocks
+    assert python_blocks(README.read_text()), "README.md needs its runnable snippets"
+    for page in DOCUMENTATION:
+        text = page.read_text()
+        assert text.count("```python") == len(python_blocks(text)), relative(page)  # none missed by the pattern
 
 
 def test_readme_python_snippets_run(workdir: Path, offline_hub: dict[str, list[str]], monkeypatch) -> None:
     monkeypatch.chdir(workdir)
     launched = serve_briefly(monkeypatch)
-    for line, code in python_blocks(README.read_text()):
-        namespace = {"__name__": "__readme__"}
-        try:
-            exec(compile(code, f"README.md (block at line {line})", "exec"), namespace)  # noqa: S102
-        except Exception as err:
-            raise AssertionError(f"README.md's python block at line {line} failed:\n{code}") from err
+    for page in DOCUMENTATION:
+        for line, code in python_blocks(page.read_text()):
+            namespace = {"__name__": "__readme__"}
+            where = f"{relative(page)} (block at line {line})"
+            try:
+                exec(compile(code, where, "exec"), namespace)  # noqa: S102
+            except Exception as err:
+                raise AssertionError(f"{relative(page)}'s python block at line {line} failed:\n{code}") from err
     assert launched and launched[0].startswith("http://127.0.0.1:"), launched  # the search page's snippet served
     # The Hub snippet's push happened, with everything a checkpoint needs.
     [(repo_id, files)] = offline_hub.items()
@@ -234,10 +247,62 @@ def test_readme_python_snippets_run(workdir: Path, offline_hub: dict[str, list[s
 
 
 def test_fixture_names_are_the_readme_names() -> None:
-    """The explicit mapping above stays in step with README: every stand-in is used there."""
-    text = README.read_text()
+    """The explicit mapping above stays in step with the documentation: every stand-in is used there."""
+    text = "\n".join(page.read_text() for page in DOCUMENTATION)
     names = ["openai/clip-vit-base-patch32", "cooking.mp4", "dog.mp4", "ckpt/pytorch_model.bin.4",
              "runs/glccl-msrvtt", "metrics.json", "data/msrvtt", "data/didemo", "data/vatex", "my_videofolder",
              "annotations/", HUB_DATASET]  # fmt: skip
     for name in names:
         assert name in text, name
+
+
+# ------------------------------------------------------------------------------------------------- the links
+
+_FENCED = re.compile(r"^```.*?^```$", re.DOTALL | re.MULTILINE)
+_CODE = re.compile(_FENCED.pattern + r"|`[^`\n]*`", re.DOTALL | re.MULTILINE)
+_LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
+_HEADING = re.compile(r"^#{1,6} (.+)$", re.MULTILINE)
+
+
+def markdown_links(text: str) -> list[str]:
+    """The targets of the Markdown links and images of `text`, code blocks and code spans left out."""
+    return _LINK.findall(_CODE.sub("", text))
+
+
+def heading_anchors(text: str) -> set[str]:
+    """The anchors GitHub gives the headings of `text`: lower case, punctuation dropped, spaces as hyphens."""
+    headings = _HEADING.findall(_FENCED.sub("", text))  # a heading's code spans keep their text
+    return {re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-") for heading in headings}
+
+
+def broken_links(page: Path) -> list[str]:
+    """The relative links of `page` whose file does not exist, or whose #anchor names no heading of that file."""
+    broken = []
+    for target in markdown_links(page.read_text()):
+        if re.match(r"[a-z][a-z0-9+.-]*:", target):  # https:, mailto: ...: not a file of this repository
+            continue
+        path, _, anchor = target.partition("#")
+        file = (page.parent / path).resolve() if path else page
+        if not file.exists():
+            broken.append(target)
+        elif anchor and file.suffix == ".md" and anchor not in heading_anchors(file.read_text()):
+            broken.append(target)
+    return broken
+
+
+def test_link_checker_finds_missing_files_and_anchors(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "page.md").write_text("# A page\n\n## Frame cache (`cache_frames`)\n")
+    index = tmp_path / "README.md"
+    index.write_text(
+        "[ok](docs/page.md) [ok](docs/page.md#frame-cache-cache_frames) [web](https://example.org/x.md)\n"
+        "[gone](docs/missing.md) [bad anchor](docs/page.md#nothing) ![picture](docs/missing.png)\n"
+        "`[in code](docs/also-missing.md)`\n```\n[in a block](docs/also-missing.md)\n```\n"
+    )
+    assert broken_links(index) == ["docs/missing.md", "docs/page.md#nothing", "docs/missing.png"]
+
+
+@pytest.mark.parametrize("page", DOCUMENTATION, ids=relative)
+def test_relative_links_lead_to_existing_files(page: Path) -> None:
+    assert markdown_links(page.read_text()) or page != README, "README.md links to its pages"
+    assert broken_links(page) == [], f"{relative(page)} links to what does not exist"
