@@ -200,7 +200,7 @@ def parse_args(
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = HfArgumentParser(ARGUMENT_CLASSES)
     if len(argv) == 1 and argv[0].endswith(".json"):
-        given = json.loads(Path(argv[0]).read_text())
+        given = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
         parsed = parser.parse_dict({**preset_defaults(given.get("dataset_preset")), **given})
     else:
         first, _ = parser.parse_known_args(argv)  # --help, a missing --dataset or a bad value stop here
@@ -236,7 +236,9 @@ def split_global_batch(data_args: DataArguments, training_args: GLCCLTrainingArg
     training_args.per_device_train_batch_size = per_device
 
 
-def check_arguments(model_args: ModelArguments, data_args: DataArguments, training_args: GLCCLTrainingArguments):
+def check_arguments(
+    model_args: ModelArguments, data_args: DataArguments, training_args: GLCCLTrainingArguments
+) -> None:
     """Refuse, before anything loads, a run with nothing to do, no validation split to evaluate or no model."""
     if not (training_args.do_train or training_args.do_eval or training_args.do_predict):
         raise ValueError("nothing to do: give --do_train, --do_eval and/or --do_predict")

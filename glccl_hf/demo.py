@@ -43,28 +43,30 @@ VARIANTS: dict[str, dict[str, Any]] = {
 }
 
 
-def _option(default: Any, help: str) -> Any:
-    return field(default=default, metadata={"help": help})
-
-
 @dataclass
 class DemoSettings:
     """The demo's budget. Defaults take about 4 minutes on 2 CPU cores; every one is a command-line option."""
 
-    n_train: int = _option(200, "Training videos (3 captions each).")
-    n_test: int = _option(60, "Test videos (1 caption each).")
-    max_steps: int = _option(1000, "Optimizer steps per model.")
-    batch_size: int = _option(32, "Contrastive batch size.")
-    learning_rate: float = _option(2e-3, "Learning rate (every parameter: the models are trained from scratch).")
-    width: int = _option(64, "Hidden size of both encoders and the joint space.")
-    layers: int = _option(2, "Layers of each encoder.")
-    image_size: int = _option(32, "Frame size in pixels.")
-    max_words: int = _option(12, "Text length Nw (the synthetic captions are 9 words).")
-    max_frames: int = _option(6, "Frames per video Nf (the synthetic videos last 6 s: one frame per second).")
-    seed: int = _option(0, "Seed of the corpus, the initialisation and the batches.")
+    n_train: int = field(default=200, metadata={"help": "Training videos (3 captions each)."})
+    n_test: int = field(default=60, metadata={"help": "Test videos (1 caption each)."})
+    max_steps: int = field(default=1000, metadata={"help": "Optimizer steps per model."})
+    batch_size: int = field(default=32, metadata={"help": "Contrastive batch size."})
+    learning_rate: float = field(
+        default=2e-3, metadata={"help": "Learning rate (every parameter: the models are trained from scratch)."}
+    )
+    width: int = field(default=64, metadata={"help": "Hidden size of both encoders and the joint space."})
+    layers: int = field(default=2, metadata={"help": "Layers of each encoder."})
+    image_size: int = field(default=32, metadata={"help": "Frame size in pixels."})
+    max_words: int = field(default=12, metadata={"help": "Text length Nw (the synthetic captions are 9 words)."})
+    max_frames: int = field(
+        default=6, metadata={"help": "Frames per video Nf (the synthetic videos last 6 s: one frame per second)."}
+    )
+    seed: int = field(default=0, metadata={"help": "Seed of the corpus, the initialisation and the batches."})
     # The float sums, hence the metrics, depend on the thread count; one thread makes the tables the same on every
     # machine whatever its core count (and is the fastest on a shared 2-core machine).
-    num_threads: int = _option(1, "CPU intra-op threads (1: the same tables on every machine).")
+    num_threads: int = field(
+        default=1, metadata={"help": "CPU intra-op threads (1: the same tables on every machine)."}
+    )
 
 
 # `--quick`: the same pipeline at a size the test suite reruns in seconds (README carries its table too).
@@ -246,10 +248,14 @@ def _run_demo(output_dir: Path, settings: DemoSettings) -> dict[str, dict[str, f
 class DemoArguments:
     """Where the demo writes, and which budget it starts from (the settings' options are DemoSettings)."""
 
-    output_dir: str = _option("demo_output", "Folder for the corpus, checkpoints, results.md and metrics.json.")
-    quick: bool = _option(
-        False,
-        "Reduced budget (" + ", ".join(f"{k}={v}" for k, v in QUICK_SETTINGS.items()) + "); options given win.",
+    output_dir: str = field(
+        default="demo_output", metadata={"help": "Folder for the corpus, checkpoints, results.md and metrics.json."}
+    )
+    quick: bool = field(
+        default=False,
+        metadata={
+            "help": f"Reduced budget ({', '.join(f'{k}={v}' for k, v in QUICK_SETTINGS.items())}); options given win."
+        },
     )
 
 
