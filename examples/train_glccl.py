@@ -534,6 +534,7 @@ def card_arguments(
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
+    """Train and/or evaluate as the arguments say; returns the train, eval and test metrics (prefixed)."""
     # 1. Arguments: the command line or one JSON file, the dataset preset as defaults, the global batch split.
     model_args, data_args, training_args, output_args, _ = parse_args(argv)
     check_arguments(model_args, data_args, training_args)  # contradictions refused before anything loads
