@@ -33,17 +33,17 @@ and trains and evaluates from it: the same inputs exactly (default raw format), 
 
 from __future__ import annotations
 
-import argparse
 import inspect
 import json
 import logging
 import sys
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import datasets
 import transformers
+from glccl_hf.modeling.checks import positive_int
 from transformers import AutoTokenizer, CLIPTextConfig, CLIPVisionConfig, HfArgumentParser, set_seed
 
 from glccl_hf import GLCCLConfig, GLCCLModel, GLCCLProcessor
@@ -57,7 +57,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class DatasetPreset:
-    """The paper's per-dataset settings (batch, epochs, words, frames), as the reference implementation runs them."""
+    """The paper's per-dataset settings, as the reference runs them; each field is the argument it defaults."""
 
     max_words: int
     max_frames: int
@@ -70,14 +70,6 @@ PRESETS: dict[str, DatasetPreset] = {
     "msrvtt": DatasetPreset(max_words=32, max_frames=12, global_batch_size=128, num_train_epochs=5),
     "didemo": DatasetPreset(max_words=64, max_frames=64, global_batch_size=64, num_train_epochs=20, max_seconds=32),
     "vatex": DatasetPreset(max_words=32, max_frames=12, global_batch_size=128, num_train_epochs=5),
-}
-# Which dataclass field each preset value sets.
-PRESET_FIELDS: dict[str, str] = {
-    "max_words": "model",
-    "max_frames": "model",
-    "max_seconds": "model",
-    "global_batch_size": "data",
-    "num_train_epochs": "training",
 }
 
 
@@ -149,16 +141,15 @@ class DataArguments:
     frame_cache_num_proc: int | None = field(default=None, metadata={"help": "Processes decoding into the cache."})
 
     def __post_init__(self) -> None:
-        if self.dataset_preset is not None and self.dataset_preset not in PRESETS:
-            raise ValueError(f"--dataset_preset {self.dataset_preset!r}: expected one of {sorted(PRESETS)}")
+        if self.dataset_preset is not None:
+            preset_defaults(self.dataset_preset)  # an unknown name is refused
         if self.on_error not in ("raise", "skip"):
             raise ValueError(f"--on_error {self.on_error!r}: expected 'raise' or 'skip'")
         if self.frame_cache_format not in CACHE_FORMATS:
             raise ValueError(f"--frame_cache_format {self.frame_cache_format!r}: expected one of {CACHE_FORMATS}")
         for name in ("global_batch_size", "max_train_samples", "max_eval_samples"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ValueError(f"--{name} must be >= 1, got {value}")
+            if getattr(self, name) is not None:
+                positive_int(f"--{name}", getattr(self, name))
 
 
 @dataclass
@@ -173,65 +164,61 @@ class OutputArguments:
 
 
 ARGUMENT_CLASSES = (ModelArguments, DataArguments, GLCCLTrainingArguments, OutputArguments)
+_NOT_GIVEN = object()  # a default no command line can produce (not a string: argparse would convert one)
 
 
 # ------------------------------------------------------------------------------------------------- arguments
 
 
-def explicit_cli_arguments(argv: list[str]) -> set[str]:
-    """The argument names given on the command line (abbreviations and `--no_x` forms resolved by argparse)."""
-    parser = HfArgumentParser(ARGUMENT_CLASSES)
-    for action in parser._actions:
-        # With every default suppressed, only the arguments actually given reach the namespace.
-        action.default = argparse.SUPPRESS
-        action.required = False
+def preset_defaults(name: str | None) -> dict[str, Any]:
+    """The argument defaults a `--dataset_preset` sets ({} for none)."""
+    if name is None:
+        return {}
+    if name not in PRESETS:
+        raise ValueError(f"--dataset_preset {name!r}: expected one of {sorted(PRESETS)}")
+    return asdict(PRESETS[name])
+
+
+def given_arguments(argv: list[str]) -> dict[str, Any]:
+    """The arguments typed on a command line the full parser accepted, by name (abbreviations and `--no_x` forms
+    resolved by argparse): the command line parsed again with a default that no typed value can equal."""
+    parser = HfArgumentParser(ARGUMENT_CLASSES, add_help=False)
+    parser.set_defaults(**{f.name: _NOT_GIVEN for cls in ARGUMENT_CLASSES for f in fields(cls)})
     namespace, _ = parser.parse_known_args(argv)
-    return set(vars(namespace))
+    return {name: value for name, value in vars(namespace).items() if value is not _NOT_GIVEN}
 
 
 def parse_args(
     argv: list[str] | None = None,
-) -> tuple[ModelArguments, DataArguments, GLCCLTrainingArguments, OutputArguments, set]:
-    """Parse the command line, or one JSON file of arguments, and apply the dataset preset.
+) -> tuple[ModelArguments, DataArguments, GLCCLTrainingArguments, OutputArguments, set[str]]:
+    """Parse the command line, or one JSON file of arguments, with the dataset preset as defaults.
 
-    Returns the four argument dataclasses and the names of the arguments given explicitly.
+    `--dataset_preset` is read first; the preset's values then become the parser's defaults, so every argument
+    given explicitly wins over them. Returns the four argument dataclasses and the names of the arguments given
+    explicitly.
     """
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = HfArgumentParser(ARGUMENT_CLASSES)
     if len(argv) == 1 and argv[0].endswith(".json"):
-        path = Path(argv[0]).resolve()
-        model_args, data_args, training_args, output_args = parser.parse_json_file(path)
-        explicit = set(json.loads(path.read_text()))
+        given = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+        parsed = parser.parse_dict({**preset_defaults(given.get("dataset_preset")), **given})
     else:
-        model_args, data_args, training_args, output_args = parser.parse_args_into_dataclasses(args=argv)
-        explicit = explicit_cli_arguments(argv)
-    apply_preset(model_args, data_args, training_args, explicit)
-    set_per_device_batch_size(data_args, training_args, explicit)
-    return model_args, data_args, training_args, output_args, explicit
+        first, _ = parser.parse_known_args(argv)  # --help, a missing --dataset or a bad value stop here
+        parser.set_defaults(**preset_defaults(first.dataset_preset))
+        parsed = parser.parse_args_into_dataclasses(args=argv)
+        given = given_arguments(argv)
+    model_args, data_args, training_args, output_args = parsed
+    split_global_batch(data_args, training_args, set(given))
+    return model_args, data_args, training_args, output_args, set(given)
 
 
-def apply_preset(
-    model_args: ModelArguments, data_args: DataArguments, training_args: GLCCLTrainingArguments, explicit: set[str]
-) -> None:
-    """Fill the preset's values into every argument that was not given explicitly."""
-    if data_args.dataset_preset is None:
-        return
-    preset = PRESETS[data_args.dataset_preset]
-    targets = {"model": model_args, "data": data_args, "training": training_args}
-    for name, owner in PRESET_FIELDS.items():
-        if name not in explicit:
-            setattr(targets[owner], name, getattr(preset, name))
-
-
-def set_per_device_batch_size(
-    data_args: DataArguments, training_args: GLCCLTrainingArguments, explicit: set[str]
-) -> None:
+def split_global_batch(data_args: DataArguments, training_args: GLCCLTrainingArguments, given: set[str]) -> None:
     """per_device_train_batch_size = global_batch_size / (processes x gradient accumulation), when a global batch
     is set; an explicit per_device_train_batch_size wins over a preset's global batch."""
     if data_args.global_batch_size is None:
         return
-    per_device_explicit = "per_device_train_batch_size" in explicit
-    if per_device_explicit and "global_batch_size" not in explicit:
+    per_device_given = "per_device_train_batch_size" in given
+    if per_device_given and "global_batch_size" not in given:
         data_args.global_batch_size = None  # the preset's global batch yields to the explicit per-device batch
         return
     shares = training_args.world_size * training_args.gradient_accumulation_steps
@@ -241,12 +228,37 @@ def set_per_device_batch_size(
             f"({training_args.world_size}) x gradient_accumulation_steps ({training_args.gradient_accumulation_steps})"
         )
     per_device = data_args.global_batch_size // shares
-    if per_device_explicit and training_args.per_device_train_batch_size != per_device:
+    if per_device_given and training_args.per_device_train_batch_size != per_device:
         raise ValueError(
             f"--per_device_train_batch_size {training_args.per_device_train_batch_size} contradicts "
             f"--global_batch_size {data_args.global_batch_size} ({per_device} per process for {shares} shares)"
         )
     training_args.per_device_train_batch_size = per_device
+
+
+def check_arguments(
+    model_args: ModelArguments, data_args: DataArguments, training_args: GLCCLTrainingArguments
+) -> None:
+    """Refuse, before anything loads, a run with nothing to do, no validation split to evaluate or no model."""
+    if not (training_args.do_train or training_args.do_eval or training_args.do_predict):
+        raise ValueError("nothing to do: give --do_train, --do_eval and/or --do_predict")
+    if (training_args.eval_strategy != "no" or training_args.do_eval) and data_args.eval_split is None:
+        raise ValueError(
+            "evaluation during training or --do_eval needs --eval_split (a validation split; the test split is used "
+            "for model selection only if you name it here)"
+        )
+    if data_args.eval_split is not None and data_args.eval_split == data_args.test_split:
+        logger.warning(
+            "eval_split is the test split %r: checkpoints selected on it report optimistic test numbers",
+            data_args.test_split,
+        )
+    if data_args.on_error == "skip" and training_args.world_size > 1:
+        logger.warning(
+            "on_error='skip' with %d processes: a skipped video makes the per-process batches unequal and the "
+            "feature gather stops the run; prefer --missing_videos drop and clean videos",
+            training_args.world_size,
+        )
+    model_source(model_args)
 
 
 # ------------------------------------------------------------------------------------------------- the model
@@ -255,34 +267,29 @@ def set_per_device_batch_size(
 def parse_config_overrides(text: str | None) -> dict[str, Any]:
     """'k=v,text_config.k=v' -> {"k": v, "text_config": {"k": v}}, values typed (bool, int, float, None, str).
 
-    Keys are checked against GLCCLConfig's arguments and the CLIP text / vision config attributes.
+    Keys are checked against GLCCLConfig's typed fields and the CLIP text / vision config attributes.
     """
-    if not text:
-        return {}
     allowed = set(inspect.get_annotations(GLCCLConfig))  # GLCCLConfig's own typed fields, not PreTrainedConfig's
     sub_configs = {"text_config": CLIPTextConfig(), "vision_config": CLIPVisionConfig()}
     overrides: dict[str, Any] = {}
-    for item in text.split(","):
-        key, sep, raw = item.partition("=")
-        key = key.strip()
+    for item in text.split(",") if text else ():
+        key, sep, raw = (part.strip() for part in item.partition("="))
         if not sep or not key:
             raise ValueError(f"--config_overrides: {item!r} is not of the form key=value")
-        value = _typed_value(raw.strip())
         head, dot, tail = key.partition(".")
-        if dot:
-            if head not in sub_configs or not hasattr(sub_configs[head], tail):
-                raise ValueError(f"--config_overrides: unknown field {key!r}")
-            overrides.setdefault(head, {})[tail] = value
-        elif key in sub_configs or key not in allowed:
+        if dot and (head not in sub_configs or not hasattr(sub_configs[head], tail)):
+            raise ValueError(f"--config_overrides: unknown field {key!r}")
+        if not dot and (key in sub_configs or key not in allowed):
             raise ValueError(
                 f"--config_overrides: unknown GLCCLConfig field {key!r} (fields: {sorted(allowed - set(sub_configs))})"
             )
-        else:
-            overrides[key] = value
+        target = overrides.setdefault(head, {}) if dot else overrides
+        target[tail if dot else key] = typed_value(raw)
     return overrides
 
 
-def _typed_value(raw: str) -> Any:
+def typed_value(raw: str) -> Any:
+    """'true' / 'false' -> bool, 'none' / 'null' -> None, then int, float, or the string itself."""
     lowered = raw.lower()
     if lowered in ("true", "false"):
         return lowered == "true"
@@ -294,19 +301,6 @@ def _typed_value(raw: str) -> Any:
         except ValueError:
             pass
     return raw
-
-
-def _size_overrides(model_args: ModelArguments, overrides: dict[str, Any]) -> dict[str, Any]:
-    """max_words / max_frames from the arguments, merged into the config overrides (a conflict is an error)."""
-    merged = dict(overrides)
-    for name in ("max_words", "max_frames"):
-        value = getattr(model_args, name)
-        if value is None:
-            continue
-        if name in merged and merged[name] != value:
-            raise ValueError(f"--{name} {value} contradicts --config_overrides {name}={merged[name]}")
-        merged[name] = value
-    return merged
 
 
 def model_source(model_args: ModelArguments) -> str:
@@ -326,27 +320,46 @@ def model_source(model_args: ModelArguments) -> str:
     )
 
 
+def model_overrides(model_args: ModelArguments) -> dict[str, Any]:
+    """`--config_overrides` with `--max_words` / `--max_frames` (or the preset's) merged in; a conflict is an error."""
+    overrides = parse_config_overrides(model_args.config_overrides)
+    for name in ("max_words", "max_frames"):
+        value = getattr(model_args, name)
+        if value is not None and overrides.setdefault(name, value) != value:
+            raise ValueError(f"--{name} {value} contradicts --config_overrides {name}={overrides[name]}")
+    return overrides
+
+
 def load_model(model_args: ModelArguments, tokenizer: Any) -> GLCCLModel:
     """The model to train: from CLIP, from a GLCCL checkpoint, or freshly initialised from a config."""
     source = model_source(model_args)
-    overrides = _size_overrides(model_args, parse_config_overrides(model_args.config_overrides))
+    overrides = model_overrides(model_args)
     if source != "fresh" and any(key in overrides for key in ("text_config", "vision_config")):
         raise ValueError("text_config./vision_config. overrides are for fresh models (--config_name / defaults)")
     if source == "clip":
         model = GLCCLModel.from_clip_pretrained(model_args.clip_model, **overrides)
     elif source == "checkpoint":
-        model = _load_checkpoint(model_args.model_name_or_path, overrides)
+        model = load_checkpoint(model_args.model_name_or_path, overrides)
     else:
         model = GLCCLModel(fresh_config(model_args, overrides, tokenizer))
-    _check_image_size(model_args, model.config)
-    _check_vocabulary(tokenizer, model.config)
+    image_size, vocab_size = model.config.vision_config.image_size, model.config.text_config.vocab_size
+    if model_args.image_size not in (None, image_size):
+        raise ValueError(
+            f"--image_size {model_args.image_size} differs from the vision encoder's image_size {image_size}"
+        )
+    if len(tokenizer) > vocab_size:
+        raise ValueError(
+            f"the tokenizer has {len(tokenizer)} tokens but the text encoder only {vocab_size}: "
+            "use the model's tokenizer (--tokenizer_name)"
+        )
     return model
 
 
-def _load_checkpoint(path: str, overrides: dict[str, Any]) -> GLCCLModel:
-    check_model_weights(path, what="--model_name_or_path")  # a truncated weights file, named
+def load_checkpoint(path: str, overrides: dict[str, Any]) -> GLCCLModel:
+    """A GLCCL checkpoint, its weights checked first (a truncated file is named); its word count is fixed."""
+    check_model_weights(path, what="--model_name_or_path")
     config = GLCCLConfig.from_pretrained(path)
-    if "max_words" in overrides and overrides["max_words"] != config.max_words:
+    if overrides.get("max_words", config.max_words) != config.max_words:
         raise ValueError(
             f"max_words={overrides['max_words']} differs from the checkpoint's {config.max_words}: the word-axis "
             "score matrices are sized by it (drop --max_words / the preset's value, or start from CLIP)"
@@ -357,38 +370,20 @@ def _load_checkpoint(path: str, overrides: dict[str, Any]) -> GLCCLModel:
 def fresh_config(model_args: ModelArguments, overrides: dict[str, Any], tokenizer: Any) -> GLCCLConfig:
     """A new GLCCLConfig: `--config_name` (or the defaults) with the overrides; the text vocabulary and SOT/EOT
     ids follow the tokenizer unless overridden, and `--image_size` sets the vision encoder's input size."""
-    overrides = {key: dict(value) if isinstance(value, dict) else value for key, value in overrides.items()}
-    text = overrides.setdefault("text_config", {})
-    text.setdefault("vocab_size", len(tokenizer))
-    text.setdefault("bos_token_id", tokenizer.bos_token_id)
-    text.setdefault("eos_token_id", tokenizer.eos_token_id)
+    text = {
+        "vocab_size": len(tokenizer),
+        "bos_token_id": tokenizer.bos_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+        **overrides.get("text_config", {}),
+    }
+    vision = dict(overrides.get("vision_config", {}))
     if model_args.image_size is not None:
-        overrides.setdefault("vision_config", {})["image_size"] = model_args.image_size
-    if model_args.config_name is None:
-        return GLCCLConfig(**overrides)
-    base = GLCCLConfig.from_pretrained(model_args.config_name).to_dict()
-    for key, value in overrides.items():
-        if isinstance(value, dict):
-            base[key] = {**base.get(key, {}), **value}
-        else:
-            base[key] = value
-    return GLCCLConfig(**{key: value for key, value in base.items() if key not in ("model_type", "auto_map")})
-
-
-def _check_image_size(model_args: ModelArguments, config: GLCCLConfig) -> None:
-    size = model_args.image_size
-    if size is not None and size != config.vision_config.image_size:
-        raise ValueError(
-            f"--image_size {size} differs from the vision encoder's image_size {config.vision_config.image_size}"
-        )
-
-
-def _check_vocabulary(tokenizer: Any, config: GLCCLConfig) -> None:
-    if len(tokenizer) > config.text_config.vocab_size:
-        raise ValueError(
-            f"the tokenizer has {len(tokenizer)} tokens but the text encoder only {config.text_config.vocab_size}: "
-            "use the model's tokenizer (--tokenizer_name)"
-        )
+        vision["image_size"] = model_args.image_size
+    base = GLCCLConfig.from_pretrained(model_args.config_name).to_dict() if model_args.config_name else {}
+    settings = {**base, **overrides}
+    settings["text_config"] = {**base.get("text_config", {}), **text}
+    settings["vision_config"] = {**base.get("vision_config", {}), **vision}
+    return GLCCLConfig(**{key: value for key, value in settings.items() if key not in ("model_type", "auto_map")})
 
 
 def load_tokenizer(model_args: ModelArguments) -> tuple[Any, dict[str, Any]]:
@@ -406,7 +401,9 @@ def load_tokenizer(model_args: ModelArguments) -> tuple[Any, dict[str, Any]]:
     return AutoTokenizer.from_pretrained(name), {}
 
 
-def build_processor(model_args: ModelArguments, tokenizer: Any, saved: dict[str, Any], config: GLCCLConfig):
+def build_processor(
+    model_args: ModelArguments, tokenizer: Any, saved: dict[str, Any], config: GLCCLConfig
+) -> GLCCLProcessor:
     """The processor for the model: its words, frames and image size, so inputs always fit the model."""
     settings = dict(saved)
     for name in ("sample_fps", "max_seconds"):
@@ -421,59 +418,36 @@ def build_processor(model_args: ModelArguments, tokenizer: Any, saved: dict[str,
     )
 
 
-# -------------------------------------------------------------------------------------------------- the data
+# -------------------------------------------------------------------------------------------------- the run
 
 
-def load_split(data_args: DataArguments, split: str, max_rows: int | None) -> datasets.Dataset:
-    """One split in the glccl_hf.data schema, cut to its first `max_rows` rows.
-
-    A prefix of rows stays a consistent retrieval split: `video_index` numbers videos by first appearance, so the
-    videos of the first N rows are exactly videos 0 .. k-1.
-    """
-    dataset = load_retrieval_dataset(
-        data_args.dataset, split, videos_dir=data_args.videos_dir, missing_videos=data_args.missing_videos
+def setup_logging(training_args: GLCCLTrainingArguments) -> None:
+    logging.basicConfig(
+        format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
+        datefmt="%m/%d/%Y %H:%M:%S",
+        handlers=[logging.StreamHandler(sys.stdout)],
     )
-    if max_rows is not None and max_rows < len(dataset):
-        dataset = dataset.select(range(max_rows))
-    return dataset
+    if training_args.should_log:
+        # log_level defaults to "passive" (keep the library's level): show info, as transformers' examples do.
+        transformers.utils.logging.set_verbosity_info()
+    level = training_args.get_process_log_level()
+    logger.setLevel(level)
+    logging.getLogger("glccl_hf").setLevel(level)
+    datasets.utils.logging.set_verbosity(level)
+    transformers.utils.logging.set_verbosity(level)
 
 
-def with_frame_cache(
-    dataset: datasets.Dataset,
-    processor: GLCCLProcessor,
-    data_args: DataArguments,
-    training_args: GLCCLTrainingArguments,
-) -> datasets.Dataset:
-    """The split reading its frames from `--frame_cache` (the main process fills the cache first; a no-op without
-    the option)."""
-    if data_args.frame_cache is None:
-        return dataset
-    with training_args.main_process_first(desc="frame cache"):
-        return cache_frames(
-            dataset,
-            processor,
-            data_args.frame_cache,
-            num_proc=data_args.frame_cache_num_proc,
-            format=data_args.frame_cache_format,
-            on_error=data_args.on_error,
-        )
-
-
-def check_evaluation_setup(data_args: DataArguments, training_args: GLCCLTrainingArguments) -> None:
-    evaluates_in_training = training_args.eval_strategy != "no"
-    if (evaluates_in_training or training_args.do_eval) and data_args.eval_split is None:
-        raise ValueError(
-            "evaluation during training or --do_eval needs --eval_split (a validation split; the test split is used "
-            "for model selection only if you name it here)"
-        )
-    if data_args.eval_split is not None and data_args.eval_split == data_args.test_split:
-        logger.warning(
-            "eval_split is the test split %r: checkpoints selected on it report optimistic test numbers",
-            data_args.test_split,
-        )
-
-
-# ---------------------------------------------------------------------------------------------------- main
+def prepare_output_dir(training_args: GLCCLTrainingArguments, overwrite_output_dir: bool) -> None:
+    """Refuse a non-empty --output_dir unless the run resumes there; --overwrite_output_dir deletes the earlier run."""
+    check_output_dir(
+        training_args.output_dir,
+        overwrite_output_dir=overwrite_output_dir,
+        resume_from_checkpoint=training_args.resume_from_checkpoint,
+    )
+    if overwrite_output_dir:
+        with training_args.main_process_first(desc="deleting the earlier run"):
+            if training_args.should_save:
+                clear_previous_run(training_args.output_dir)
 
 
 def effective_settings(
@@ -503,91 +477,94 @@ def effective_settings(
     }
 
 
-def setup_logging(training_args: GLCCLTrainingArguments) -> None:
-    logging.basicConfig(
-        format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
-        datefmt="%m/%d/%Y %H:%M:%S",
-        handlers=[logging.StreamHandler(sys.stdout)],
+def load_split(
+    split: str,
+    max_rows: int | None,
+    data_args: DataArguments,
+    training_args: GLCCLTrainingArguments,
+    processor: GLCCLProcessor,
+) -> datasets.Dataset:
+    """One split in the glccl_hf.data schema, cut to its first `max_rows` rows, reading its frames from
+    `--frame_cache` when given (the main process fills the cache first).
+
+    A prefix of rows stays a consistent retrieval split: `video_index` numbers videos by first appearance, so the
+    videos of the first N rows are exactly videos 0 .. k-1.
+    """
+    dataset = load_retrieval_dataset(
+        data_args.dataset, split, videos_dir=data_args.videos_dir, missing_videos=data_args.missing_videos
     )
-    if training_args.should_log:
-        # log_level defaults to "passive" (keep the library's level): show info, as transformers' examples do.
-        transformers.utils.logging.set_verbosity_info()
-    level = training_args.get_process_log_level()
-    logger.setLevel(level)
-    logging.getLogger("glccl_hf").setLevel(level)
-    datasets.utils.logging.set_verbosity(level)
-    transformers.utils.logging.set_verbosity(level)
+    if max_rows is not None and max_rows < len(dataset):
+        dataset = dataset.select(range(max_rows))
+    if data_args.frame_cache is None:
+        return dataset
+    with training_args.main_process_first(desc="frame cache"):
+        return cache_frames(
+            dataset,
+            processor,
+            data_args.frame_cache,
+            num_proc=data_args.frame_cache_num_proc,
+            format=data_args.frame_cache_format,
+            on_error=data_args.on_error,
+        )
 
 
-def prepare_output_dir(training_args: GLCCLTrainingArguments, output_args: OutputArguments) -> None:
-    """Refuse a non-empty --output_dir unless the run resumes there; --overwrite_output_dir deletes the earlier run."""
-    check_output_dir(
-        training_args.output_dir,
-        overwrite_output_dir=output_args.overwrite_output_dir,
-        resume_from_checkpoint=training_args.resume_from_checkpoint,
+def record(trainer: GLCCLTrainer, split: str, metrics: dict[str, float], into: dict[str, float]) -> dict[str, float]:
+    """Log and save one split's metrics (`{split}_results.json`), add them to `into`; returns them."""
+    trainer.log_metrics(split, metrics)
+    trainer.save_metrics(split, metrics)
+    into.update(metrics)
+    return metrics
+
+
+def card_arguments(
+    model_args: ModelArguments, data_args: DataArguments, reported: dict[str, dict[str, float]]
+) -> dict[str, Any]:
+    """The model card's fields: the base CLIP model (a Hub id, never a local path), the dataset (its preset, Hub
+    id or folder name) and the reported splits' metrics."""
+    dataset = data_args.dataset_preset or (
+        Path(data_args.dataset).name if Path(data_args.dataset).exists() else data_args.dataset
     )
-    if output_args.overwrite_output_dir:
-        with training_args.main_process_first(desc="deleting the earlier run"):
-            if training_args.should_save:
-                clear_previous_run(training_args.output_dir)
-
-
-def write_model_card(
-    trainer: GLCCLTrainer, model_args: ModelArguments, data_args: DataArguments, results: dict[str, dict[str, float]]
-) -> None:
-    """The GLCCL model card (README.md, with a model-index of the reported splits) beside the final model; with
-    --push_to_hub the folder is pushed with it, so the Hub's card is this final one."""
-    dataset = data_args.dataset_preset or _card_dataset_id(data_args.dataset)
-    base_model = model_args.clip_model if model_args.clip_model and not Path(model_args.clip_model).exists() else None
-    card = {
-        "base_model": base_model,
+    clip = model_args.clip_model
+    return {
+        "base_model": clip if clip and not Path(clip).exists() else None,
         "train_dataset": dataset,
         "train_split": data_args.train_split,
-        "metrics": [
-            RetrievalEvaluation(dataset=dataset, split=split, metrics=values) for split, values in results.items()
-        ],
+        "metrics": [RetrievalEvaluation(dataset=dataset, split=split, metrics=m) for split, m in reported.items()],
     }
-    if trainer.args.push_to_hub:
-        trainer.push_to_hub(**card)  # writes this card (create_model_card), then uploads the folder
-    else:
-        trainer.create_model_card(**card)
-
-
-def _card_dataset_id(dataset: str) -> str:
-    """A Hub id as given; a local folder by its name."""
-    return Path(dataset).name if Path(dataset).exists() else dataset
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
+    """Train and/or evaluate as the arguments say; returns the train, eval and test metrics (prefixed)."""
+    # 1. Arguments: the command line or one JSON file, the dataset preset as defaults, the global batch split.
     model_args, data_args, training_args, output_args, _ = parse_args(argv)
+    check_arguments(model_args, data_args, training_args)  # contradictions refused before anything loads
+
+    # 2. Logging: info on the main process, the effective settings once the model is known.
     setup_logging(training_args)
-    if not (training_args.do_train or training_args.do_eval or training_args.do_predict):
-        raise ValueError("nothing to do: give --do_train, --do_eval and/or --do_predict")
-    check_evaluation_setup(data_args, training_args)
-    model_source(model_args)  # refuse contradictory model arguments before loading anything
+
+    # 3. Output folder: a non-empty one is refused unless the run resumes there or --overwrite_output_dir clears it.
     if training_args.do_train:
-        prepare_output_dir(training_args, output_args)
-    if data_args.on_error == "skip" and training_args.world_size > 1:
-        logger.warning(
-            "on_error='skip' with %d processes: a skipped video makes the per-process batches unequal and the "
-            "feature gather stops the run; prefer --missing_videos drop and clean videos",
-            training_args.world_size,
-        )
+        prepare_output_dir(training_args, output_args.overwrite_output_dir)
     set_seed(training_args.seed)
 
-    tokenizer, saved_processor = load_tokenizer(model_args)
-    model = load_model(model_args, tokenizer)
-    processor = build_processor(model_args, tokenizer, saved_processor, model.config)
-    settings = effective_settings(data_args, training_args, model.config)
-    logger.info("effective settings: %s", json.dumps(settings))
+    # 4. Tokenizer: the checkpoint's own, or CLIP's (a checkpoint's saved video settings come with it).
+    tokenizer, saved_video_settings = load_tokenizer(model_args)
 
+    # 5. Model (from CLIP, a GLCCL checkpoint or a fresh config), and the processor sized to it.
+    model = load_model(model_args, tokenizer)
+    processor = build_processor(model_args, tokenizer, saved_video_settings, model.config)
+    logger.info("effective settings: %s", json.dumps(effective_settings(data_args, training_args, model.config)))
+
+    # 6. Datasets: the training and validation splits (the test split is loaded for --do_predict only).
     train_dataset = eval_dataset = None
     if training_args.do_train:
-        train_dataset = load_split(data_args, data_args.train_split, data_args.max_train_samples)
-        train_dataset = with_frame_cache(train_dataset, processor, data_args, training_args)
+        train_dataset = load_split(
+            data_args.train_split, data_args.max_train_samples, data_args, training_args, processor
+        )
     if data_args.eval_split is not None:
-        eval_dataset = load_split(data_args, data_args.eval_split, data_args.max_eval_samples)
-        eval_dataset = with_frame_cache(eval_dataset, processor, data_args, training_args)
+        eval_dataset = load_split(data_args.eval_split, data_args.max_eval_samples, data_args, training_args, processor)
+
+    # 7. Trainer: the reference's optimisation recipe, retrieval evaluation.
     trainer = GLCCLTrainer(
         model=model,
         args=training_args,
@@ -596,33 +573,32 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         data_collator=GLCCLDataCollator(processor, on_error=data_args.on_error),
         processing_class=processor,
     )
-
     metrics: dict[str, float] = {}
     reported: dict[str, dict[str, float]] = {}  # split -> retrieval metrics, for the model card
+
+    # 8. Train, resuming from a checkpoint ("last": the newest complete one in --output_dir); save the final model.
     if training_args.do_train:
         resume = training_args.resume_from_checkpoint
         result = trainer.train(resume_from_checkpoint=True if resume == "last" else resume)
         trainer.save_model()  # the final model with its code, and the processor
-        trainer.log_metrics("train", result.metrics)
-        trainer.save_metrics("train", result.metrics)
+        record(trainer, "train", result.metrics, metrics)
         trainer.save_state()
-        metrics.update(result.metrics)
+
+    # 9. Evaluate: the validation split (--do_eval), the test split (--do_predict).
     if training_args.do_eval:
-        eval_metrics = trainer.evaluate()
-        trainer.log_metrics("eval", eval_metrics)
-        trainer.save_metrics("eval", eval_metrics)
-        metrics.update(eval_metrics)
-        reported[data_args.eval_split] = eval_metrics
+        reported[data_args.eval_split] = record(trainer, "eval", trainer.evaluate(), metrics)
     if training_args.do_predict:
-        test_dataset = load_split(data_args, data_args.test_split, data_args.max_eval_samples)
-        test_dataset = with_frame_cache(test_dataset, processor, data_args, training_args)
-        test_metrics = trainer.evaluate(test_dataset, metric_key_prefix="test")
-        trainer.log_metrics("test", test_metrics)
-        trainer.save_metrics("test", test_metrics)
-        metrics.update(test_metrics)
-        reported[data_args.test_split] = test_metrics
+        test = load_split(data_args.test_split, data_args.max_eval_samples, data_args, training_args, processor)
+        test_metrics = trainer.evaluate(test, metric_key_prefix="test")
+        reported[data_args.test_split] = record(trainer, "test", test_metrics, metrics)
+
+    # 10. Model card (README.md) beside the final model, with the reported metrics; --push_to_hub uploads it.
     if training_args.do_train:
-        write_model_card(trainer, model_args, data_args, reported)  # writes (and pushes) on the main process only
+        card = card_arguments(model_args, data_args, reported)
+        if training_args.push_to_hub:
+            trainer.push_to_hub(**card)  # writes this card (create_model_card), then uploads the folder
+        else:
+            trainer.create_model_card(**card)  # on the main process only
     return metrics
 
 

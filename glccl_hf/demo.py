@@ -18,12 +18,12 @@ import json
 import logging
 import shutil
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import set_seed
+from transformers import HfArgumentParser, set_seed
 
 from .data import GLCCLDataCollator, load_retrieval_dataset, load_synthetic_tokenizer, make_synthetic_corpus
 from .evaluation import RECALL_AT, evaluate_retrieval
@@ -47,20 +47,26 @@ VARIANTS: dict[str, dict[str, Any]] = {
 class DemoSettings:
     """The demo's budget. Defaults take about 4 minutes on 2 CPU cores; every one is a command-line option."""
 
-    n_train: int = 200  # training videos (3 captions each)
-    n_test: int = 60  # test videos (1 caption each)
-    max_steps: int = 1000  # optimizer steps per model
-    batch_size: int = 32
-    learning_rate: float = 2e-3
-    width: int = 64  # hidden size of both encoders and the joint space
-    layers: int = 2  # layers of each encoder
-    image_size: int = 32
-    max_words: int = 12  # the synthetic captions are 9 words
-    max_frames: int = 6  # the synthetic videos last 6 s: one frame per second
-    seed: int = 0
-    # CPU intra-op threads. The float sums, hence the metrics, depend on the thread count; one thread makes the
-    # tables the same on every machine whatever its core count (and is the fastest on a shared 2-core machine).
-    num_threads: int = 1
+    n_train: int = field(default=200, metadata={"help": "Training videos (3 captions each)."})
+    n_test: int = field(default=60, metadata={"help": "Test videos (1 caption each)."})
+    max_steps: int = field(default=1000, metadata={"help": "Optimizer steps per model."})
+    batch_size: int = field(default=32, metadata={"help": "Contrastive batch size."})
+    learning_rate: float = field(
+        default=2e-3, metadata={"help": "Learning rate (every parameter: the models are trained from scratch)."}
+    )
+    width: int = field(default=64, metadata={"help": "Hidden size of both encoders and the joint space."})
+    layers: int = field(default=2, metadata={"help": "Layers of each encoder."})
+    image_size: int = field(default=32, metadata={"help": "Frame size in pixels."})
+    max_words: int = field(default=12, metadata={"help": "Text length Nw (the synthetic captions are 9 words)."})
+    max_frames: int = field(
+        default=6, metadata={"help": "Frames per video Nf (the synthetic videos last 6 s: one frame per second)."}
+    )
+    seed: int = field(default=0, metadata={"help": "Seed of the corpus, the initialisation and the batches."})
+    # The float sums, hence the metrics, depend on the thread count; one thread makes the tables the same on every
+    # machine whatever its core count (and is the fastest on a shared 2-core machine).
+    num_threads: int = field(
+        default=1, metadata={"help": "CPU intra-op threads (1: the same tables on every machine)."}
+    )
 
 
 # `--quick`: the same pipeline at a size the test suite reruns in seconds (README carries its table too).
@@ -238,30 +244,47 @@ def _run_demo(output_dir: Path, settings: DemoSettings) -> dict[str, dict[str, f
     return results
 
 
+@dataclass
+class DemoArguments:
+    """Where the demo writes, and which budget it starts from (the settings' options are DemoSettings)."""
+
+    output_dir: str = field(
+        default="demo_output", metadata={"help": "Folder for the corpus, checkpoints, results.md and metrics.json."}
+    )
+    quick: bool = field(
+        default=False,
+        metadata={
+            "help": f"Reduced budget ({', '.join(f'{k}={v}' for k, v in QUICK_SETTINGS.items())}); options given win."
+        },
+    )
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """The module docstring as written, and each option's default."""
+
+
 def settings_from_args(quick: bool = False, **options: Any) -> DemoSettings:
-    """The demo's settings: the defaults, or the `--quick` preset, with every option given explicitly on top."""
+    """The demo's settings: the defaults, or the `--quick` preset, with every option given explicitly on top
+    (None: not given)."""
     preset = QUICK_SETTINGS if quick else {}
     given = {name: value for name, value in options.items() if value is not None}
     return DemoSettings(**{**preset, **given})
 
 
+def parse_args(argv: list[str] | None = None) -> tuple[DemoArguments, DemoSettings]:
+    """The command line: `--quick` is read first and its settings become the defaults, so options given win."""
+    parser = HfArgumentParser((DemoArguments, DemoSettings), description=__doc__, formatter_class=_HelpFormatter)
+    first, _ = parser.parse_known_args(argv)
+    if first.quick:
+        parser.set_defaults(**QUICK_SETTINGS)
+    arguments, settings = parser.parse_args_into_dataclasses(args=argv)
+    return arguments, settings
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--output_dir", default="demo_output")
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help="reduced budget (" + ", ".join(f"{k}={v}" for k, v in QUICK_SETTINGS.items()) + "); options given win",
-    )
-    for setting in fields(DemoSettings):
-        # None marks "not given", so a preset value is replaced only by an explicit option.
-        parser.add_argument(
-            f"--{setting.name}", type=type(setting.default), default=None, help=f"default {setting.default}"
-        )
-    args = vars(parser.parse_args(argv))
-    output_dir = args.pop("output_dir")
+    arguments, settings = parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    run_demo(output_dir, settings_from_args(**args))
+    run_demo(arguments.output_dir, settings)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ evaluation, results.md (the table docs/demo.md shows, compared with it), metrics
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 from pathlib import Path
@@ -11,7 +12,16 @@ import pytest
 from transformers import AutoModel, AutoProcessor
 
 from glccl_hf.data import load_retrieval_dataset
-from glccl_hf.demo import QUICK_SETTINGS, VARIANTS, DemoSettings, chance_metrics, format_table, main, settings_from_args
+from glccl_hf.demo import (
+    QUICK_SETTINGS,
+    VARIANTS,
+    DemoSettings,
+    chance_metrics,
+    format_table,
+    main,
+    parse_args,
+    settings_from_args,
+)
 from glccl_hf.evaluation import evaluate_retrieval
 
 REPO = Path(__file__).resolve().parents[1]
@@ -92,3 +102,23 @@ def test_quick_preset_takes_explicit_options_on_top():
     assert settings_from_args(quick=True) == DemoSettings(**QUICK_SETTINGS)
     assert settings_from_args(quick=True, max_steps=2, seed=None).max_steps == 2
     assert settings_from_args(quick=False) == DemoSettings()
+
+
+def test_command_line_quick_preset_and_explicit_options():
+    arguments, settings = parse_args(["--quick", "--max_steps", "2", "--output_dir", "out"])
+    assert settings == DemoSettings(**{**QUICK_SETTINGS, "max_steps": 2})
+    assert (arguments.output_dir, arguments.quick) == ("out", True)
+    # an explicit option equal to the full default still wins over the preset
+    assert parse_args(["--quick", "--n_train", "200"])[1].n_train == 200
+    assert parse_args([]) == parse_args(["--output_dir", "demo_output"])
+    assert parse_args([])[1] == DemoSettings()
+
+
+def test_help_describes_every_option(capsys):
+    with pytest.raises(SystemExit) as exited:
+        parse_args(["--help"])
+    assert exited.value.code == 0
+    shown = "".join(capsys.readouterr().out.split())  # whitespace dropped: argparse wraps to the terminal width
+    for setting in dataclasses.fields(DemoSettings):
+        assert f"--{setting.name}" in shown and "".join(setting.metadata["help"].split()) in shown
+    assert "--quick" in shown and "--output_dir" in shown

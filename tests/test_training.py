@@ -503,6 +503,22 @@ def test_script_command_line_preset_and_batch_split(script, tmp_path):
         script.parse_args([*base, "--on_error", "ignore"])
 
 
+def test_script_help_and_abbreviated_or_negated_arguments_beat_the_preset(script, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exited:
+        script.parse_args(["--help"])
+    assert exited.value.code == 0
+    shown = "".join(capsys.readouterr().out.split())  # whitespace dropped: argparse wraps to the terminal width
+    assert "--dataset_preset" in shown and "(default:None)" in shown and "objectat" not in shown
+
+    base = ["--dataset", "d", "--output_dir", str(tmp_path), "--use_cpu", "--report_to", "none"]
+    model_args, _, args, _, explicit = script.parse_args(
+        [*base, "--dataset_preset", "didemo", "--max_fr", "8", "--no_dataloader_drop_last"]
+    )
+    assert (model_args.max_words, model_args.max_frames, args.num_train_epochs) == (64, 8, 20)
+    assert {"max_frames", "dataloader_drop_last"} <= explicit and "max_words" not in explicit
+    assert args.dataloader_drop_last is False
+
+
 def test_script_config_overrides(script):
     parsed = script.parse_config_overrides("csc_loss_weight=0.1,mask_padded_words=true,text_config.hidden_size=32")
     assert parsed == {"csc_loss_weight": 0.1, "mask_padded_words": True, "text_config": {"hidden_size": 32}}
