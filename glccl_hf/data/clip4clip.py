@@ -62,13 +62,14 @@ def load_clip4clip(
     layout: str,
     split: str,
     *,
-    videos_dir: str | os.PathLike | None,
+    videos_dir: Path | None,
     missing_videos: str,
     report: LoadReport,
-    train_csv: str | None = None,
-    caption_file: str | None = None,
+    train_csv: str | None,
+    caption_file: str | None,
 ) -> datasets.Dataset:
-    """One split of a CLIP4Clip-layout folder in the common schema (see ``load_retrieval_dataset`` for the options)."""
+    """One split of a CLIP4Clip-layout folder in the common schema (``load_retrieval_dataset`` documents the options;
+    `videos_dir` None: ``<root>/videos``)."""
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: annotation folder for layout {layout!r} does not exist")
     if layout == "msrvtt":
@@ -79,8 +80,8 @@ def load_clip4clip(
         pairs = _vatex_pairs(root, split, caption_file)
     else:
         raise ValueError(f"layout={layout!r}: expected one of {CLIP4CLIP_LAYOUTS}")
-    vdir = Path(videos_dir) if videos_dir is not None else root / "videos"
-    return _pairs_to_dataset(pairs, vdir, split, missing_videos, source=str(root), report=report)
+    videos_dir = videos_dir if videos_dir is not None else root / "videos"
+    return _pairs_to_dataset(pairs, videos_dir, split, missing_videos, source=str(root), report=report)
 
 
 # --------------------------------------------------------------------------------------------------------------

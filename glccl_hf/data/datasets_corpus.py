@@ -51,13 +51,13 @@ def load_datasets_corpus(
     videos_dir: str | os.PathLike | None,
     missing_videos: str,
     report: LoadReport,
-    video_column: str | None = None,
-    caption_column: str | None = None,
-    video_id_column: str | None = None,
-    config_name: str | None = None,
-    data_files: Any = None,
-    revision: str | None = None,
-    cache_dir: str | None = None,
+    video_column: str | None,
+    caption_column: str | None,
+    video_id_column: str | None,
+    config_name: str | None,
+    data_files: Any,
+    revision: str | None,
+    cache_dir: str | None,
 ) -> datasets.Dataset:
     """One split of a `datasets` corpus in the common schema (see ``load_retrieval_dataset`` for the options)."""
     local = os.path.isdir(name_or_path)

@@ -147,10 +147,11 @@ def load_retrieval_dataset(
             root,
             layout,
             split,
-            videos_dir=videos_dir,
+            videos_dir=Path(videos_dir) if videos_dir is not None else None,
             missing_videos=missing_videos,
             report=report,
-            **{k: options[k] for k in _LAYOUT_OPTIONS[layout]},
+            train_csv=train_csv,
+            caption_file=caption_file,
         )
     _report_duplicates(dataset, f"{name_or_path} split {split!r}", report)
     return (dataset, report) if return_report else dataset
