@@ -158,7 +158,7 @@ def normalise_corpus(
         return bytes_dataset(pc.take(videos.data, pa.array(rows, pa.int64())), [video_ids[i] for i in rows], captions)
     anchor = base or root
     paths = [
-        _resolve_row_video(p, row, vcol, source, root=root, base=base, from_video_feature=videos.from_video_feature)
+        _resolve_video_path(p, row, vcol, source, root=root, base=base, from_video_feature=videos.from_video_feature)
         for row, p in enumerate(videos.paths)
     ]
     video_ids = _ids_from_column(ds, icol, source) if icol else _ids_from_paths(paths, anchor)
@@ -266,18 +266,12 @@ def _embeds_bytes(videos: _VideoColumn, vcol: str, source: str) -> bool:
     return True
 
 
-def _resolve_row_video(
+def _resolve_video_path(
     p: str | None, row: int, vcol: str, source: str, *, root: str | None, base: str | None, from_video_feature: bool
 ) -> str:
-    if p is None or p == "":
+    """Absolute path of a row's video; refuses an empty cell, URLs and paths outside the dataset's folders."""
+    if not p:
         raise ValueError(f"{source}: row {row} has no video (column {vcol!r} is empty)")
-    return resolve_video_path(p, source, row, root=root, base=base, from_video_feature=from_video_feature)
-
-
-def resolve_video_path(
-    p: str, source: str, row: int, *, root: str | None, base: str | None, from_video_feature: bool
-) -> str:
-    """Absolute path of a row's video; refuses URLs and paths outside the dataset's folders."""
     if "://" in p:
         raise ValueError(f"{source}: row {row} video {p!r} is a URL; download the videos and pass a local path")
     if os.path.isabs(p):
