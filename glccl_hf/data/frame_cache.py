@@ -43,6 +43,7 @@ import numpy as np
 import pyarrow as pa
 import torch
 
+from ..modeling.checks import positive_int
 from ..modeling.video_glccl import VideoDecodeError
 
 logger = logging.getLogger(__name__)
@@ -461,16 +462,7 @@ def cache_frames(
         ValueError: a bad argument, or a folder holding a cache of another format.
         FileNotFoundError, VideoDecodeError: a missing or undecodable video (``on_error="raise"``).
     """
-    if format not in CACHE_FORMATS:
-        raise ValueError(f"format={format!r}: expected one of {CACHE_FORMATS}")
-    if isinstance(jpeg_quality, bool) or not isinstance(jpeg_quality, int) or not 1 <= jpeg_quality <= 95:
-        raise ValueError(f"jpeg_quality must be an integer 1..95, got {jpeg_quality!r}")
-    if on_error not in ("raise", "skip"):
-        raise ValueError(f"on_error={on_error!r}: expected 'raise' or 'skip'")
-    if num_proc is not None and (isinstance(num_proc, bool) or not isinstance(num_proc, int) or num_proc < 1):
-        raise ValueError(f"num_proc must be an integer >= 1 or None, got {num_proc!r}")
-    if isinstance(shard_videos, bool) or not isinstance(shard_videos, int) or shard_videos < 1:
-        raise ValueError(f"shard_videos must be an integer >= 1, got {shard_videos!r}")
+    _check_cache_arguments(format, jpeg_quality, on_error, num_proc, shard_videos)
     if not callable(getattr(processor, "sample_frames", None)):
         raise TypeError(f"processor {type(processor).__name__} has no sample_frames() method (a GLCCLProcessor has)")
     columns = getattr(dataset, "column_names", None) or []
@@ -482,25 +474,50 @@ def cache_frames(
     jobs = _missing_jobs(dataset, video_column, sampling_settings(processor), cache, on_error)
     logger.info("frame cache %s: %d videos cached, %d to decode", directory, len(cache), len(jobs))
     writer = _ShardWriter(directory, format, shard_videos)
-    failures = []
-    for job, row, error in _run_jobs(jobs, processor, format, jpeg_quality, num_proc or 1):
-        if row is not None:
-            writer.add(row)
-            continue
-        if on_error == "raise":
-            writer.flush()  # keep what was decoded so far
-            if job.name in str(error):
-                raise error
-            raise type(error)(f"{job.name}: {error}") from error
-        logger.warning("frame cache: skipping %s: %s: %s", job.name, type(error).__name__, error)
-        failures.append(job.name)
-    writer.flush()
+    try:
+        failures = _decode_into(writer, _run_jobs(jobs, processor, format, jpeg_quality, num_proc or 1), on_error)
+    finally:
+        writer.flush()  # keep what was decoded, also when a video stops the run
     if failures:
         logger.warning("frame cache %s: %d videos could not be decoded and are not cached", directory, len(failures))
     _OPEN_CACHES.pop(str(directory), None)  # this process reopens it with the new shards
     if FRAME_CACHE_COLUMN in columns:
         dataset = dataset.remove_columns(FRAME_CACHE_COLUMN)
     return dataset.add_column(FRAME_CACHE_COLUMN, [str(directory)] * len(dataset))
+
+
+def _check_cache_arguments(
+    format: str, jpeg_quality: int, on_error: str, num_proc: int | None, shard_videos: int
+) -> None:
+    if format not in CACHE_FORMATS:
+        raise ValueError(f"format={format!r}: expected one of {CACHE_FORMATS}")
+    if isinstance(jpeg_quality, bool) or not isinstance(jpeg_quality, int) or not 1 <= jpeg_quality <= 95:
+        raise ValueError(f"jpeg_quality must be an integer 1..95, got {jpeg_quality!r}")
+    if on_error not in ("raise", "skip"):
+        raise ValueError(f"on_error={on_error!r}: expected 'raise' or 'skip'")
+    if num_proc is not None:
+        positive_int("num_proc", num_proc)
+    positive_int("shard_videos", shard_videos)
+
+
+def _decode_into(
+    writer: _ShardWriter,
+    results: Iterator[tuple[_Job, dict[str, Any] | None, Exception | None]],
+    on_error: str,
+) -> list[str]:
+    """Write each decoded video; a failure raises naming the video ("raise") or is logged and listed ("skip")."""
+    failures = []
+    for job, row, error in results:
+        if row is not None:
+            writer.add(row)
+            continue
+        if on_error == "raise":
+            if job.name in str(error):
+                raise error
+            raise type(error)(f"{job.name}: {error}") from error
+        logger.warning("frame cache: skipping %s: %s: %s", job.name, type(error).__name__, error)
+        failures.append(job.name)
+    return failures
 
 
 def _run_jobs(

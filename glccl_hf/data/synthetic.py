@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 import av
 import numpy as np
+from transformers.convert_slow_tokenizer import bytes_to_unicode
 
 if TYPE_CHECKING:
     from transformers import CLIPTokenizer
@@ -254,24 +255,11 @@ def encode_video(
 # Tokenizer: CLIP's byte-level BPE with a vocabulary just big enough for the caption grammar.
 
 
-def clip_byte_encoder() -> dict[int, str]:
-    """CLIP / GPT-2's reversible byte -> printable character table; its values, in order, are CLIP's first 256
-    vocabulary entries."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return dict(zip(bs, (chr(c) for c in cs), strict=True))
-
-
 def clip_vocab(merges: Sequence[tuple[str, str]]) -> dict[str, int]:
     """CLIP's vocabulary for a merge list: the 256 byte characters (so id 0 is "!"), their ``</w>`` forms, one
     entry per merge (its two halves joined), then ``<|startoftext|>`` and ``<|endoftext|>``."""
-    byte_chars = list(clip_byte_encoder().values())
+    # CLIP / GPT-2's reversible byte -> printable character table, in the order CLIP's vocabulary lists it.
+    byte_chars = list(bytes_to_unicode().values())
     vocab_list = [*byte_chars, *(c + "</w>" for c in byte_chars), *(a + b for a, b in merges), SOT_TOKEN, EOT_TOKEN]
     return {tok: i for i, tok in enumerate(vocab_list)}
 

@@ -302,6 +302,7 @@ def test_undecodable_videos(processor, train, tmp_path, caplog) -> None:
         ({"format": "png"}, "format='png'"),
         ({"jpeg_quality": 0}, "jpeg_quality"),
         ({"num_proc": 0}, "num_proc"),
+        ({"shard_videos": 0}, "shard_videos must be a positive integer"),
         ({"on_error": "ignore"}, "on_error"),
         ({"video_column": "clip"}, "no 'clip' column"),
     ],

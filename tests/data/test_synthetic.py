@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from glccl_hf.data import grammar_words, load_retrieval_dataset, load_synthetic_tokenizer, make_synthetic_corpus
-from glccl_hf.data.synthetic import COLORS, SCENE_SEPARATOR, SHAPES
+from glccl_hf.data.synthetic import COLORS, SCENE_SEPARATOR, SHAPES, clip_vocab
 from glccl_hf.video import read_frames
 
 N_TRAIN, N_TEST, SCENES = 6, 4, 3
@@ -157,3 +157,11 @@ def test_tokenizer_files_alone_are_enough(corpus: Path, tmp_path: Path) -> None:
 def test_missing_tokenizer(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="no synthetic tokenizer"):
         load_synthetic_tokenizer(tmp_path)
+
+
+def test_clip_vocab_lists_the_byte_characters_in_clips_order() -> None:
+    vocab = clip_vocab([("a", "b")])
+    # Printable bytes keep their character (ids 0..187); the other 68 follow, shifted past U+00FF, in byte order.
+    assert (vocab["!"], vocab["~"], vocab["¡"], vocab["ÿ"]) == (0, 93, 94, 187)
+    assert (vocab[chr(256)], vocab["Ġ"], vocab[chr(323)]) == (188, 220, 255)  # byte 0, the space, byte 173
+    assert (vocab["!</w>"], vocab["ab"], vocab["<|endoftext|>"]) == (256, 512, 514)
