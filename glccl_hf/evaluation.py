@@ -1,25 +1,14 @@
-"""Text-video retrieval evaluation: encode every caption and video once, score all pairs, rank, report.
+"""Text-video retrieval evaluation: encode every caption and video once, score all pairs, rank.
 
-Metrics follow the reference (CLIP4Clip / X-CLIP retrieval code). For each query, ``rank`` is the 0-based position
-of its true item among the candidates; ``R@K = 100 * mean(rank < K)``, ``MdR = median(rank) + 1`` (numpy's median:
-the mean of the two middle ranks for an even count), ``MnR = mean(rank) + 1``.
+One entry point per level:
 
-Ties (pessimistic rule): the true item is placed after every other candidate with an equal score, i.e.
-``rank = number of other candidates scoring >= the true item``. A degenerate model that scores everything alike
-therefore gets R@1 = 0, not 100. (The reference's behaviour on ties is undefined: its ``compute_metrics`` returns one
-rank per tied position, and its multi-caption path breaks ties by sort order.) Without ties every rule agrees.
+- features: :func:`encode_texts` / :func:`encode_videos` once, then :func:`score_features` (the [texts, videos]
+  matrix of fused GLCCL logits);
+- dataset: :func:`score_dataset` reads a split (:func:`retrieval_corpus`), encodes and scores it, and returns
+  :class:`RetrievalScores`, whose :meth:`RetrievalScores.metrics` ranks it.
 
-Directions, for a score matrix ``S [texts, videos]`` and ``text_to_video[i]`` = the video of text ``i``:
-
-- ``t2v``: every text is a query; candidates are all videos.
-- ``v2t``: every video is a query; candidates are the videos' caption groups, a group scored by its best caption:
-  ``G[k, j] = max over captions c of video k of S[c, j]``, and video ``j`` is ranked in column ``j`` of ``G`` against
-  the other groups. This is the reference's multi-caption protocol (VATEX, MSR-VTT full: ``tensor_video_to_text_sim``
-  max-pools each video's captions) and reduces to ranking ``S.T`` when every video has exactly one caption. It is not
-  the rank of the best caption among all captions: another video with several high-scoring captions counts once.
-
-DSL (dual softmax, CAMoE; off by default, reported separately under ``dsl_`` keys): each direction's scores are
-multiplied by a prior computed across the queries of that direction, see :func:`dual_softmax`.
+Ranking and the metrics themselves (R@K, MdR, MnR, the tie rule, the multi-caption protocol, DSL) live in
+:mod:`glccl_hf.metrics`; :func:`retrieval_metrics` and its helpers are importable from here too.
 
 What a split's evaluation leaves out is always stated: rows repeating an earlier row's video and caption exactly are
 dropped by default (``duplicates="drop"``; a repeated query would weigh twice in the t2v metrics), and with
@@ -31,20 +20,30 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Mapping, Sequence
+import warnings
+from collections.abc import Iterator, Mapping, Sequence, Sized
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm.auto import tqdm
 
-from .data.collator import ON_ERROR_POLICIES, _with_name
+from .data.collator import ON_ERROR_POLICIES, with_source_name
 from .data.frame_cache import FRAME_CACHE_COLUMN, load_cached_video
 from .data.loaders import find_duplicate_rows
 from .formatting import preview
+from .metrics import (
+    RECALL_AT,
+    caption_group_scores,
+    dual_softmax,
+    rank_metrics,
+    retrieval_metrics,
+    text_to_video_ranks,
+    video_to_text_ranks,
+)
 from .modeling.checks import positive_int
 from .modeling.modeling_glccl import GLCCLTextFeatures, GLCCLVideoFeatures
 from .modeling.video_glccl import VideoDecodeError
@@ -71,220 +70,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-RECALL_AT: tuple[int, ...] = (1, 5, 10)
 DUPLICATE_POLICIES: tuple[str, ...] = ("drop", "keep")
 DATASET_COLUMNS: tuple[str, ...] = ("video", "caption", "video_index", "caption_index")
-# Rows of the score matrix compared at once when counting ranks: bounds the boolean temporary.
-_RANK_CHUNK_ROWS = 4096
-
-
-# ------------------------------------------------------------------------------------------------ validation
-
-
-def _as_similarity(similarity: Any) -> torch.Tensor:
-    """A CPU float tensor [texts, videos] without NaN (float16/bfloat16 widened to float32, integers to float64)."""
-    tensor = torch.as_tensor(similarity).detach()
-    if tensor.ndim != 2 or tensor.shape[0] == 0 or tensor.shape[1] == 0:
-        raise ValueError(f"similarity must be a non-empty 2-D [texts, videos] matrix, got shape {tuple(tensor.shape)}")
-    if tensor.dtype == torch.bool or tensor.is_complex():
-        raise TypeError(f"similarity must hold real scores, got dtype {tensor.dtype}")
-    if not tensor.is_floating_point():
-        tensor = tensor.double()
-    elif tensor.dtype in (torch.float16, torch.bfloat16):
-        tensor = tensor.float()
-    tensor = tensor.cpu()
-    nan = torch.isnan(tensor)
-    if bool(nan.any()):
-        text, video = (int(i) for i in nan.nonzero()[0])
-        raise ValueError(
-            f"similarity has {int(nan.sum())} NaN score(s) (first at text {text}, video {video}): NaN cannot be ranked"
-        )
-    return tensor
-
-
-def _as_text_to_video(text_to_video: Any, num_texts: int, num_videos: int) -> torch.Tensor:
-    """int64 [texts] with every entry in [0, num_videos)."""
-    index = torch.as_tensor(text_to_video).detach().cpu()
-    if index.dtype == torch.bool or index.is_floating_point() or index.is_complex():
-        raise TypeError(f"text_to_video must hold integer video indices, got dtype {index.dtype}")
-    if index.ndim != 1 or index.shape[0] != num_texts:
-        raise ValueError(
-            f"text_to_video must have one video index per text (shape [{num_texts}] for similarity "
-            f"[{num_texts}, {num_videos}]), got shape {tuple(index.shape)}"
-        )
-    index = index.long()
-    bad = (index < 0) | (index >= num_videos)
-    if bool(bad.any()):
-        first = int(bad.nonzero()[0, 0])
-        raise ValueError(
-            f"text_to_video[{first}] = {int(index[first])} is not a video column of similarity "
-            f"(0 .. {num_videos - 1}); {int(bad.sum())} entries are out of range"
-        )
-    return index
-
-
-def _require_captioned_videos(text_to_video: torch.Tensor, num_videos: int) -> None:
-    """Video-to-text needs a caption for every video: an uncaptioned video has no true item to rank."""
-    counts = torch.bincount(text_to_video, minlength=num_videos)
-    missing = (counts == 0).nonzero().flatten().tolist()
-    if missing:
-        shown = preview(missing)
-        raise ValueError(
-            f"{len(missing)} of {num_videos} videos have no caption in text_to_video (video columns {shown}), so "
-            "video-to-text retrieval is undefined for them. For a gallery with distractor videos compute "
-            "text-to-video only: rank_metrics(text_to_video_ranks(similarity, text_to_video), 't2v')"
-        )
-
-
-# ----------------------------------------------------------------------------------------------------- ranks
-
-
-def _count_at_least(scores: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-    """Per row of `scores` [queries, candidates], how many entries are >= `reference` [queries]."""
-    counts = [
-        (scores[start : start + _RANK_CHUNK_ROWS] >= reference[start : start + _RANK_CHUNK_ROWS, None]).sum(dim=1)
-        for start in range(0, scores.shape[0], _RANK_CHUNK_ROWS)
-    ]
-    return torch.cat(counts)
-
-
-def _t2v_ranks(similarity: torch.Tensor, text_to_video: torch.Tensor) -> torch.Tensor:
-    true_scores = similarity.gather(1, text_to_video[:, None])[:, 0]
-    return _count_at_least(similarity, true_scores) - 1  # the true video is counted by >= itself
-
-
-def _v2t_ranks(similarity: torch.Tensor, text_to_video: torch.Tensor) -> torch.Tensor:
-    per_video = caption_group_scores(similarity, text_to_video).t()  # [query videos, caption groups]
-    return _count_at_least(per_video, per_video.diagonal()) - 1
-
-
-def text_to_video_ranks(similarity: Any, text_to_video: Any) -> torch.Tensor:
-    """0-based rank of each text's true video among all videos (ties pessimistic).
-
-    Args:
-        similarity: scores [texts, videos] (tensor or array; higher is better).
-        text_to_video: [texts] integers, the video column of each text's true video.
-
-    Returns:
-        int64 [texts]: the number of other videos scoring >= the true one.
-    """
-    scores = _as_similarity(similarity)
-    return _t2v_ranks(scores, _as_text_to_video(text_to_video, *scores.shape))
-
-
-def caption_group_scores(similarity: Any, text_to_video: Any) -> torch.Tensor:
-    """Score of each video's caption group against each video: its best caption's score.
-
-    Args:
-        similarity: scores [texts, videos].
-        text_to_video: [texts] integers, the video of each text.
-
-    Returns:
-        [videos (caption groups), videos]: ``G[k, j] = max over captions c of video k of similarity[c, j]``; -inf for a
-        video without captions.
-    """
-    scores = _as_similarity(similarity)
-    index = _as_text_to_video(text_to_video, *scores.shape)
-    num_videos = scores.shape[1]
-    groups = torch.full((num_videos, num_videos), float("-inf"), dtype=scores.dtype)
-    return groups.scatter_reduce_(0, index[:, None].expand(-1, num_videos), scores, reduce="amax", include_self=True)
-
-
-def video_to_text_ranks(similarity: Any, text_to_video: Any) -> torch.Tensor:
-    """0-based rank of each video's caption group among all videos' caption groups (ties pessimistic).
-
-    A group is scored by its best caption (see :func:`caption_group_scores`); with one caption per video this is the
-    rank of the video's caption in its column of ``similarity``.
-
-    Args:
-        similarity: scores [texts, videos].
-        text_to_video: [texts] integers, the video of each text; every video needs at least one caption.
-
-    Returns:
-        int64 [videos]: the number of other caption groups scoring >= the video's own.
-    """
-    scores = _as_similarity(similarity)
-    index = _as_text_to_video(text_to_video, *scores.shape)
-    _require_captioned_videos(index, scores.shape[1])
-    return _v2t_ranks(scores, index)
-
-
-def rank_metrics(ranks: Any, prefix: str) -> dict[str, float]:
-    """R@1/5/10, median and mean rank of 0-based `ranks`.
-
-    Returns:
-        ``{prefix}_R@1``, ``{prefix}_R@5``, ``{prefix}_R@10`` (percent), ``{prefix}_MdR``, ``{prefix}_MnR`` (1-based).
-    """
-    values = torch.as_tensor(ranks).detach().cpu().numpy()
-    if values.ndim != 1 or values.size == 0:
-        raise ValueError(f"ranks must be a non-empty 1-D sequence, got shape {values.shape}")
-    metrics = {f"{prefix}_R@{k}": float(100.0 * np.mean(values < k)) for k in RECALL_AT}
-    metrics[f"{prefix}_MdR"] = float(np.median(values) + 1)
-    metrics[f"{prefix}_MnR"] = float(np.mean(values) + 1)
-    return metrics
-
-
-# ------------------------------------------------------------------------------------------------------- DSL
-
-
-def dual_softmax(similarity: Any, temperature: float = 1.0, dim: int = 0) -> torch.Tensor:
-    """Dual-softmax re-scoring (CAMoE's DSL): ``S * softmax(S / temperature, dim) * S.shape[dim]``.
-
-    The prior is the softmax across the *queries* of the other direction: ``dim=0`` (over texts, for each video) for
-    text-to-video on ``S [texts, videos]``, ``dim=1`` (over videos, for each text) for video-to-text. The constant
-    factor ``S.shape[dim]`` (kept from the public implementations) does not change any ranking. GLCCL's logits already
-    carry the logit scale (about 100), so ``temperature=1`` is the usual setting. Computed in float64: with logits
-    that far apart, float32 priors underflow to exact zeros, which would create artificial ties.
-
-    Args:
-        similarity: scores [texts, videos].
-        temperature: positive softmax temperature.
-        dim: 0 or 1 (or -2 / -1), the axis the prior normalises over.
-
-    Returns:
-        float64 [texts, videos].
-    """
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not np.isfinite(temperature):
-        raise ValueError(f"temperature must be a positive finite number, got {temperature!r}")
-    if temperature <= 0:
-        raise ValueError(f"temperature must be a positive finite number, got {temperature!r}")
-    if dim not in (0, 1, -1, -2):
-        raise ValueError(f"dim must be 0 or 1 for a [texts, videos] matrix, got {dim!r}")
-    scores = _as_similarity(similarity).double()
-    return scores * torch.softmax(scores / temperature, dim=dim) * scores.shape[dim]
-
-
-# --------------------------------------------------------------------------------------------------- metrics
-
-
-def retrieval_metrics(
-    similarity: Any, text_to_video: Any, *, dsl: bool = False, dsl_temperature: float = 1.0
-) -> dict[str, float]:
-    """Text-to-video and video-to-text retrieval metrics of a score matrix.
-
-    Args:
-        similarity: scores [texts, videos] (torch tensor or numpy array; any device). Texts may outnumber videos
-            (several captions per video).
-        text_to_video: [texts] integers, ``text_to_video[i]`` = the video column of text ``i``. Every video needs at
-            least one caption (else video-to-text is undefined: a ValueError names them).
-        dsl: also report the metrics after dual-softmax re-scoring, under ``dsl_``-prefixed keys.
-        dsl_temperature: the dual softmax's temperature.
-
-    Returns:
-        ``t2v_R@1, t2v_R@5, t2v_R@10, t2v_MdR, t2v_MnR`` and the same for ``v2t_`` (and ``dsl_t2v_...``,
-        ``dsl_v2t_...`` with `dsl`). Ranks use the pessimistic tie rule and the best-caption v2t protocol of the
-        module docstring.
-    """
-    scores = _as_similarity(similarity)
-    index = _as_text_to_video(text_to_video, *scores.shape)
-    _require_captioned_videos(index, scores.shape[1])
-    metrics = {**rank_metrics(_t2v_ranks(scores, index), "t2v"), **rank_metrics(_v2t_ranks(scores, index), "v2t")}
-    if dsl:
-        t2v = _t2v_ranks(dual_softmax(scores, dsl_temperature, dim=0), index)
-        v2t = _v2t_ranks(dual_softmax(scores, dsl_temperature, dim=1), index)
-        metrics.update(rank_metrics(t2v, "dsl_t2v"))
-        metrics.update(rank_metrics(v2t, "dsl_v2t"))
-    return metrics
 
 
 # -------------------------------------------------------------------------------------------------- encoding
@@ -319,7 +106,6 @@ def _check_max_words(model: torch.nn.Module, processor: Any) -> None:
             f"processor.max_words={got} but the model was built for max_words={expected} (its word-axis score "
             "matrices are sized by it): use a processor with the model's max_words"
         )
-
 
 
 def _concat(parts: list[Any], cls: type) -> Any:
@@ -426,7 +212,7 @@ class _DecodedVideos(Dataset):
                 return index, load_cached_video(self.processor, source, self.frame_cache, name=name)
             return index, self.processor.load_video(source, name=name)
         except (FileNotFoundError, VideoDecodeError) as err:
-            named = err if name in str(err) else _with_name(err, name)
+            named = err if name in str(err) else with_source_name(err, name)
             if self.on_error == "raise":
                 if named is err:
                     raise
@@ -513,8 +299,8 @@ def _encode_videos(
     None when none did) and ``(index, reason)`` for each video left out."""
     if isinstance(videos, (str, os.PathLike, bytes, bytearray)):
         raise TypeError("videos must be a sequence of videos, got a single video: wrap it in a list")
-    if not isinstance(videos, Sequence):
-        videos = list(videos)
+    if not (isinstance(videos, Sized) and hasattr(videos, "__getitem__")):
+        videos = list(videos)  # a lazy indexable (a dataset column, a Subset) is read one video at a time
     if len(videos) == 0:
         raise ValueError("videos is empty: give at least one video")
     if names is not None and len(names) != len(videos):
@@ -601,16 +387,14 @@ def evaluate_features(
     dsl_temperature: float = 1.0,
     block_size: int | None = None,
 ) -> dict[str, float]:
-    """Retrieval metrics of already-encoded features (for a Trainer's ``evaluate``): score, then rank.
-
-    Args:
-        text_features: [texts, ...] features; video_features: [videos, ...] features.
-        text_to_video: [texts] integers, the video row of each text.
-        dsl, dsl_temperature, block_size: as in :func:`retrieval_metrics` and :func:`score_features`.
-
-    Returns:
-        The dict of :func:`retrieval_metrics`.
-    """
+    """Deprecated: ``retrieval_metrics(score_features(model, text, video), text_to_video)`` (one entry point per
+    level)."""
+    warnings.warn(
+        "evaluate_features is deprecated: use retrieval_metrics(score_features(model, text_features, video_features), "
+        "text_to_video)",
+        FutureWarning,
+        stacklevel=2,
+    )
     num_texts = text_features.sentence_embeds.shape[0]
     if len(text_to_video) != num_texts:
         raise ValueError(f"text_to_video has {len(text_to_video)} entries for {num_texts} encoded texts")
@@ -621,23 +405,6 @@ def evaluate_features(
 # --------------------------------------------------------------------------------------------------- datasets
 
 
-class _ColumnView(Sequence):
-    """One column of chosen dataset rows, read row by row on access (no video bytes are loaded up front)."""
-
-    def __init__(self, dataset: Any, column: str, rows: Sequence[int]):
-        self.dataset = dataset
-        self.column = column
-        self.rows = list(rows)
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __getitem__(self, index: int) -> Any:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        return self.dataset[self.rows[index]][self.column]
-
-
 @dataclass
 class RetrievalCorpus:
     """A retrieval split laid out as a score matrix [texts, videos].
@@ -646,7 +413,7 @@ class RetrievalCorpus:
         captions: every row's caption (the texts, in dataset row order).
         text_to_video: int64 [texts], the video column of each text (the dataset's ``video_index``).
         videos: the videos in column order (one per video: the rows with ``caption_index == 0`` ordered by
-            ``video_index``), read lazily from the dataset.
+            ``video_index``): a ``torch.utils.data.Subset`` of the dataset's video column, read on access.
         video_ids: the id of each video column (``video_id``, or the video index as a string when absent).
         frame_cache: the frame cache folder of the dataset's ``frame_cache`` column (``glccl_hf.data.cache_frames``),
             or None.
@@ -656,7 +423,7 @@ class RetrievalCorpus:
 
     captions: list[str]
     text_to_video: torch.Tensor
-    videos: Sequence[Any]
+    videos: Subset
     video_ids: list[str]
     frame_cache: str | None = None
     duplicate_rows: list[int] = field(default_factory=list)
@@ -705,7 +472,8 @@ def retrieval_corpus(dataset: Any, duplicates: str = "drop") -> RetrievalCorpus:
             f"caption_index == 0 ({len(out_of_range)} rows point to no video)"
         )
     if "video_id" in columns:
-        video_ids = [str(v) for v in _ColumnView(dataset, "video_id", video_rows.tolist())]
+        ids = list(dataset["video_id"])
+        video_ids = [str(ids[row]) for row in video_rows]
     else:
         video_ids = [str(i) for i in range(num_videos)]
     captions = list(dataset["caption"])
@@ -726,7 +494,7 @@ def retrieval_corpus(dataset: Any, duplicates: str = "drop") -> RetrievalCorpus:
     return RetrievalCorpus(
         captions=captions,
         text_to_video=torch.from_numpy(video_index),
-        videos=_ColumnView(dataset, "video", video_rows.tolist()),
+        videos=Subset(dataset["video"], video_rows.tolist()),  # no video bytes are read up front
         video_ids=video_ids,
         frame_cache=_frame_cache_folder(dataset) if FRAME_CACHE_COLUMN in columns else None,
         duplicate_rows=repeats,
@@ -777,6 +545,11 @@ class RetrievalScores:
     skipped_videos: list[SkippedVideo] = field(default_factory=list)
     skipped_captions: int = 0
 
+    def metrics(self, *, dsl: bool = False, dsl_temperature: float = 1.0) -> dict[str, float]:
+        """``t2v_R@1`` ... ``v2t_MnR`` of this split (and ``dsl_`` ones with `dsl`): see
+        :func:`glccl_hf.metrics.retrieval_metrics`."""
+        return retrieval_metrics(self.similarity, self.text_to_video, dsl=dsl, dsl_temperature=dsl_temperature)
+
 
 def score_dataset(
     model: torch.nn.Module,
@@ -808,8 +581,8 @@ def score_dataset(
             :func:`retrieval_corpus`).
 
     Returns:
-        :class:`RetrievalScores` with the [texts, videos] matrix, the pairing and what was left out, for inspection
-        or :func:`retrieval_metrics`.
+        :class:`RetrievalScores` with the [texts, videos] matrix, the pairing and what was left out, for inspection;
+        its ``metrics()`` ranks it.
     """
     corpus = retrieval_corpus(dataset, duplicates=duplicates)
     video, failures = _encode_videos(
@@ -876,40 +649,16 @@ def evaluate_retrieval(
     processor: Any,
     dataset: Any,
     *,
-    batch_size: int = 16,
-    num_workers: int = 0,
-    device: str | torch.device | None = None,
     dsl: bool = False,
     dsl_temperature: float = 1.0,
-    block_size: int | None = None,
-    progress: bool = True,
-    on_error: str = "raise",
-    duplicates: str = "drop",
+    **options: Any,
 ) -> dict[str, float]:
-    """Text-to-video and video-to-text metrics of a model on a retrieval split.
-
-    Encodes each caption and each video once (:func:`score_dataset`), then ranks (:func:`retrieval_metrics`). Use
-    :func:`score_dataset` to keep the similarity matrix and the list of what was left out.
-
-    Args:
-        model, processor, dataset, batch_size, num_workers, device, block_size, progress, on_error, duplicates: as
-            in :func:`score_dataset`.
-        dsl: also report dual-softmax metrics (``dsl_`` keys); the reference reports none.
-        dsl_temperature: the dual softmax's temperature.
-
-    Returns:
-        ``{t2v,v2t}_{R@1,R@5,R@10,MdR,MnR}`` (and ``dsl_`` variants) as floats.
-    """
-    scores = score_dataset(
-        model,
-        processor,
-        dataset,
-        batch_size=batch_size,
-        num_workers=num_workers,
-        device=device,
-        block_size=block_size,
-        progress=progress,
-        on_error=on_error,
-        duplicates=duplicates,
+    """Deprecated: ``score_dataset(model, processor, dataset, **options).metrics(dsl=dsl)`` (one entry point per
+    level). `options` are :func:`score_dataset`'s."""
+    warnings.warn(
+        "evaluate_retrieval is deprecated: use score_dataset(model, processor, dataset, ...).metrics(dsl=...), "
+        "which also keeps the score matrix and what was left out",
+        FutureWarning,
+        stacklevel=2,
     )
-    return retrieval_metrics(scores.similarity, scores.text_to_video, dsl=dsl, dsl_temperature=dsl_temperature)
+    return score_dataset(model, processor, dataset, **options).metrics(dsl=dsl, dsl_temperature=dsl_temperature)

@@ -18,17 +18,18 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.data import Subset
 from transformers import Trainer, TrainingArguments
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, TrainOutput, has_length, speed_metrics
 
 from .checkpoints import check_checkpoint, newest_complete_checkpoint
-from .evaluation import encode_texts, encode_videos, retrieval_corpus, retrieval_metrics, score_features
+from .evaluation import encode_texts, encode_videos, retrieval_corpus, score_features
+from .metrics import retrieval_metrics
 from .modeling.modeling_glccl import GLCCLVideoFeatures
 
 logger = logging.getLogger(__name__)
@@ -426,7 +427,7 @@ class GLCCLTrainer(Trainer):
             video = encode_videos(
                 model,
                 self.processing_class,
-                _Rows(corpus.videos, video_rows),
+                Subset(corpus.videos, video_rows),
                 batch_size=batch_size,
                 num_workers=self.args.dataloader_num_workers,
                 device=self.args.device,
@@ -456,17 +457,3 @@ def _shard(total: int, world_size: int, rank: int) -> list[int]:
     """
     per_rank = -(-total // world_size)
     return [min(rank * per_rank + i, total - 1) for i in range(per_rank)]
-
-
-class _Rows(Sequence):
-    """Chosen items of a sequence, read on access (videos stay lazy)."""
-
-    def __init__(self, items: Sequence[Any], rows: list[int]) -> None:
-        self.items = items
-        self.rows = rows
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __getitem__(self, index: int) -> Any:
-        return self.items[self.rows[index]]

@@ -94,7 +94,7 @@ class GLCCLDataCollator:
                 if self.on_error == "raise":
                     if name in str(err):
                         raise
-                    raise _with_name(err, name) from err
+                    raise with_source_name(err, name) from err
                 reason = f"{type(err).__name__}: {err}"
                 logger.warning("GLCCLDataCollator: skipping %s: %s", name, reason)
                 self._count_skip()
@@ -152,8 +152,9 @@ class GLCCLDataCollator:
         self._skip_counts[slot] += 1
 
 
-def _with_name(err: Exception, name: str) -> Exception:
-    """The same kind of error with the video's name in front of the message."""
+def with_source_name(err: Exception, name: str) -> Exception:
+    """The same kind of error (FileNotFoundError, else VideoDecodeError) with the video's name in front of the message:
+    the collator and the evaluation name a failed video the same way."""
     if isinstance(err, FileNotFoundError):
         return FileNotFoundError(f"{name}: {err}")
     return VideoDecodeError(f"{name}: {err}")
