@@ -31,6 +31,7 @@ from .checkpoints import check_checkpoint, newest_complete_checkpoint
 from .evaluation import encode_texts, encode_videos, retrieval_corpus, score_features
 from .metrics import retrieval_metrics
 from .modeling.modeling_glccl import GLCCLVideoFeatures
+from .trainer_card import ModelCardCallback, write_trainer_model_card
 
 logger = logging.getLogger(__name__)
 
@@ -197,6 +198,9 @@ class GLCCLTrainer(Trainer):
                 f"{self.args.n_gpu} GPUs visible to one process: launch one process per GPU (torchrun / accelerate "
                 "launch) so the contrastive loss sees the global batch, or set CUDA_VISIBLE_DEVICES to one GPU"
             )
+        # Records every evaluation's retrieval metrics for the model card, and writes the card when training ends.
+        self.model_card_callback = ModelCardCallback()
+        self.add_callback(self.model_card_callback)
         # Running sums of the loss's two terms since the last log, reported beside `loss`.
         self._loss_terms: dict[str, float | torch.Tensor] = {"nce_loss": 0.0, "csc_loss": 0.0}
         self._loss_terms_count = 0
@@ -355,11 +359,9 @@ class GLCCLTrainer(Trainer):
         super().log(logs, start_time)
 
     def create_model_card(self, **kwargs: Any) -> None:
-        """Write the GLCCL model card (`glccl_hf.hub`) instead of the Trainer's generic one, so `push_to_hub`
-        uploads it. Takes the Trainer's arguments (`model_name`, `finetuned_from`, ...) and those of
-        `glccl_hf.hub.trainer_model_card` (`metrics`, `base_model`, `train_dataset`, ...)."""
-        from .hub import write_trainer_model_card  # card machinery loaded only when a card is written
-
+        """Write the GLCCL model card that `model_card_callback` filled (`glccl_hf.trainer_card`) instead of the
+        Trainer's generic one, so `push_to_hub` uploads it. Takes the Trainer's arguments (`model_name`,
+        `finetuned_from`, ...) and those of `trainer_model_card` (`metrics`, `eval_dataset`, `base_model`, ...)."""
         write_trainer_model_card(self, **kwargs)
 
     # ----------------------------------------------------------------------------------------------- evaluation
