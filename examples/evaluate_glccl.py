@@ -30,6 +30,7 @@ import logging
 import sys
 from pathlib import Path
 
+from glccl_hf.modeling.checks import positive_int
 from transformers import AutoModel, AutoProcessor
 
 import glccl_hf  # noqa: F401  (registers GLCCL with the Auto classes)
@@ -45,11 +46,14 @@ logger = logging.getLogger("evaluate_glccl")
 
 
 def _at_least(minimum: int):
+    """An argparse type: an integer >= `minimum`, checked by the project's one positive-integer check."""
+
     def parse(text: str) -> int:
         value = int(text)
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {value}")
-        return value
+        try:
+            return positive_int("the value", value, minimum)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from err
 
     return parse
 

@@ -253,8 +253,7 @@ def encode_available_videos(
     if on_error not in ON_ERROR_POLICIES:
         raise ValueError(f"on_error={on_error!r}: expected one of {ON_ERROR_POLICIES}")
     batch_size = positive_int("batch_size", batch_size)
-    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
-        raise ValueError(f"num_workers must be an integer >= 0, got {num_workers!r}")
+    num_workers = positive_int("num_workers", num_workers, minimum=0)
     device = _resolve_device(model, device)
     loader = DataLoader(
         _DecodedVideos(processor, videos, names, on_error, None if frame_cache is None else os.fspath(frame_cache)),
