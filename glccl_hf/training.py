@@ -6,9 +6,9 @@ parameters (temporal module, score matrices) at `learning_rate`; 10% linear warm
 1.0; the logit scale clamped to `log(logit_scale_max)` after every optimizer step.
 
 `GLCCLTrainingArguments` carries these as defaults; `GLCCLTrainer` builds the parameter groups, clamps the logit
-scale and evaluates by retrieval (encode every text and video once, score all pairs, report R@K / MdR / MnR). Its
-`train` refuses a run that would take no optimizer step and resumes from complete checkpoints only
-(`glccl_hf.checkpoints`).
+scale and evaluates by retrieval (encode every text and video once, score all pairs, report R@K / MdR / MnR), and
+fills the GLCCL model card as it trains (`glccl_hf.trainer_card`). Its `train` refuses a run that would take no
+optimizer step and resumes from complete checkpoints only (`glccl_hf.checkpoints`).
 """
 
 from __future__ import annotations
@@ -184,7 +184,8 @@ class GLCCLTrainer(Trainer):
     videos) and `GLCCLTrainingArguments`. The train dataset's rows go through the data collator (e.g.
     `GLCCLDataCollator`); the eval dataset is a retrieval split (`video`, `caption`, `video_index`,
     `caption_index` columns, as `load_retrieval_dataset` returns) that `evaluate()` scores text-to-video and
-    video-to-text.
+    video-to-text. Its `model_card_callback` (`glccl_hf.trainer_card.ModelCardCallback`) records every evaluation
+    and writes the GLCCL model card when training ends; `create_model_card` (which `push_to_hub` calls) writes it.
     """
 
     # The model's loss is a mean over the batch: the Trainer divides it by the gradient-accumulation steps.
