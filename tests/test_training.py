@@ -219,6 +219,13 @@ def test_trainer_trains_evaluates_and_saves_a_reloadable_checkpoint(corpus, toke
     assert args.metric_for_best_model == "t2v_R@1" and trainer.state.best_metric is not None
     logged = {key for entry in trainer.state.log_history for key in entry}
     assert {"loss", "learning_rate", "clip_learning_rate", "eval_t2v_R@1", "eval_v2t_MnR"} <= logged
+    # The model-card callback recorded the evaluation and wrote the GLCCL card when training ended.
+    recorded = trainer.model_card_callback.evaluations["eval"]
+    assert recorded["t2v_R@1"] == next(
+        e["eval_t2v_R@1"] for e in reversed(trainer.state.log_history) if "eval_t2v_R@1" in e
+    )
+    card = (tmp_path / "run" / "README.md").read_text(encoding="utf-8")
+    assert card.startswith("---\n") and "## Training" in card and "| Training length | 2 optimizer steps |" in card
 
     checkpoint = tmp_path / "run" / "checkpoint-2"
     for name in ("model.safetensors", "modeling_glccl.py", "processor_config.json", "optimizer.pt", "scheduler.pt"):
