@@ -18,6 +18,7 @@ from typing import Any
 
 from huggingface_hub import CommitInfo, HfApi
 from huggingface_hub.repocard import RepoCard
+from transformers import Trainer
 from transformers.utils import logging
 
 from .metrics import parse_retrieval_metrics
@@ -172,10 +173,10 @@ def push_trainer_to_hub(
 
     Trainer saves the model (weights, config, remote code), the processor (``processing_class``) and the training
     arguments into ``output_dir`` and uploads the folder in one commit. A GLCCLTrainer writes the GLCCL card itself
-    (its ``create_model_card``); any other Trainer gets :func:`write_trainer_model_card` as its card writer for this
-    one call.
+    (its ``create_model_card``, like any Trainer class overriding it); a plain Trainer gets
+    :func:`write_trainer_model_card` as its card writer for this one call.
     """
-    writes_card = any(isinstance(callback, ModelCardCallback) for callback in trainer.callback_handler.callbacks)
+    writes_card = type(trainer).create_model_card is not Trainer.create_model_card
     if not writes_card:
         trainer.create_model_card = lambda **kwargs: write_trainer_model_card(trainer, **kwargs)
     try:
