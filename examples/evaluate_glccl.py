@@ -30,20 +30,15 @@ import logging
 import sys
 from pathlib import Path
 
+from glccl_hf.modeling.checks import positive_int
 from transformers import AutoModel, AutoProcessor
 
 import glccl_hf  # noqa: F401  (registers GLCCL with the Auto classes)
 from glccl_hf.data import LoadReport, cache_frames, load_retrieval_dataset
 from glccl_hf.data.collator import ON_ERROR_POLICIES
 from glccl_hf.data.loaders import MISSING_VIDEO_POLICIES
-from glccl_hf.evaluation import (
-    DUPLICATE_POLICIES,
-    RECALL_AT,
-    RetrievalScores,
-    retrieval_corpus,
-    retrieval_metrics,
-    score_dataset,
-)
+from glccl_hf.evaluation import DUPLICATE_POLICIES, RetrievalScores, retrieval_corpus, score_dataset
+from glccl_hf.metrics import DIRECTIONS, DSL_PREFIX, METRIC_NAMES, format_metrics_table
 from glccl_hf.report import write_retrieval_report
 from glccl_hf.video import VideoDecodeError
 
@@ -51,11 +46,14 @@ logger = logging.getLogger("evaluate_glccl")
 
 
 def _at_least(minimum: int):
+    """An argparse type: an integer >= `minimum`, checked by the project's one positive-integer check."""
+
     def parse(text: str) -> int:
         value = int(text)
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {value}")
-        return value
+        try:
+            return positive_int("the value", value, minimum)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from err
 
     return parse
 
@@ -109,12 +107,9 @@ def default_device() -> str:
 
 def format_table(metrics: dict[str, float]) -> str:
     """One row per direction (t2v, v2t, and dsl_ variants when present), columns R@K, MdR, MnR."""
-    columns = [f"R@{k}" for k in RECALL_AT] + ["MdR", "MnR"]
-    directions = [d for d in ("t2v", "v2t", "dsl_t2v", "dsl_v2t") if f"{d}_R@1" in metrics]
-    lines = [f"{'':<8}" + "".join(f"{c:>8}" for c in columns)]
-    for direction in directions:
-        lines.append(f"{direction:<8}" + "".join(f"{metrics[f'{direction}_{c}']:>8.1f}" for c in columns))
-    return "\n".join(lines)
+    directions = [d for d in (*DIRECTIONS, *(DSL_PREFIX + d for d in DIRECTIONS)) if f"{d}_R@1" in metrics]
+    rows = [((d,), {name: metrics[f"{d}_{name}"] for name in METRIC_NAMES}) for d in directions]
+    return format_metrics_table(rows, METRIC_NAMES, markdown=False)
 
 
 def drop_report(scores: RetrievalScores, load_report: LoadReport) -> dict[str, dict]:
@@ -193,9 +188,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     except (FileNotFoundError, VideoDecodeError) as err:
         hint = "pass --on_error skip to leave out the videos that cannot be read (they are listed with the results)"
         raise SystemExit(f"evaluate_glccl.py: error: {err}\n{hint}") from err
-    metrics = retrieval_metrics(
-        scores.similarity, scores.text_to_video, dsl=args.dsl, dsl_temperature=args.dsl_temperature
-    )
+    metrics = scores.metrics(dsl=args.dsl, dsl_temperature=args.dsl_temperature)
     print(format_table(metrics))
     print(format_drops(scores, load_report, args.duplicates))
     if args.output is not None:

@@ -166,11 +166,11 @@ def train_variant(
 
 def format_table(results: dict[str, dict[str, float]]) -> str:
     """The Markdown table README.md shows: t2v and v2t R@1/5/10, MdR and MnR (one decimal), one row per model."""
-    lines = ["| model | " + " | ".join(TABLE_COLUMNS) + " |", "|---" * (len(TABLE_COLUMNS) + 1) + "|"]
-    for name, metrics in results.items():
-        values = (metrics[column.replace(" ", "_")] for column in TABLE_COLUMNS)
-        lines.append(f"| {name} | " + " | ".join(f"{value:.1f}" for value in values) + " |")
-    return "\n".join(lines)
+    from .metrics import format_metrics_table
+
+    rows = [((name,), metrics) for name, metrics in results.items()]
+    columns = [column.replace(" ", "_") for column in TABLE_COLUMNS]
+    return format_metrics_table(rows, columns, labels=("model",), headers=TABLE_COLUMNS)
 
 
 def plot_training_curves(histories: dict[str, list[dict[str, Any]]], path: Path) -> None:

@@ -2,9 +2,9 @@
 (`rank_distribution.png`) and, for a few captions, the top-5 videos with the true one marked (`report.html`, thumbnails
 inlined).
 
-    from glccl_hf.evaluation import retrieval_corpus, retrieval_metrics, score_dataset
+    from glccl_hf.evaluation import retrieval_corpus, score_dataset
     scores = score_dataset(model, processor, dataset)
-    write_retrieval_report("report", scores, retrieval_corpus(dataset).videos, retrieval_metrics(...))
+    write_retrieval_report("report", scores, retrieval_corpus(dataset).videos, scores.metrics())
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from .evaluation import RetrievalScores, text_to_video_ranks
+from .evaluation import RetrievalScores
+from .metrics import text_to_video_ranks
 from .search.thumbnails import data_uri, frames_at, placeholder
 
 # Buckets of the 1-based rank of the true video: [first, last] inclusive.
@@ -113,7 +114,7 @@ def write_retrieval_report(
     Args:
         scores: the scored split (`glccl_hf.evaluation.score_dataset`).
         videos: the videos in column order (`retrieval_corpus(dataset).videos`): paths or bytes.
-        metrics: printed at the top (e.g. `retrieval_metrics(...)`).
+        metrics: printed at the top (e.g. `scores.metrics()`).
     """
     if len(videos) != scores.similarity.shape[1]:
         raise ValueError(f"{len(videos)} videos given for a score matrix of {scores.similarity.shape[1]} videos")

@@ -6,9 +6,9 @@ parameters (temporal module, score matrices) at `learning_rate`; 10% linear warm
 1.0; the logit scale clamped to `log(logit_scale_max)` after every optimizer step.
 
 `GLCCLTrainingArguments` carries these as defaults; `GLCCLTrainer` builds the parameter groups, clamps the logit
-scale and evaluates by retrieval (encode every text and video once, score all pairs, report R@K / MdR / MnR). Its
-`train` refuses a run that would take no optimizer step and resumes from complete checkpoints only
-(`glccl_hf.checkpoints`).
+scale and evaluates by retrieval (encode every text and video once, score all pairs, report R@K / MdR / MnR), and
+fills the GLCCL model card as it trains (`glccl_hf.trainer_card`). Its `train` refuses a run that would take no
+optimizer step and resumes from complete checkpoints only (`glccl_hf.checkpoints`).
 """
 
 from __future__ import annotations
@@ -18,18 +18,20 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.data import Subset
 from transformers import Trainer, TrainingArguments
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, TrainOutput, has_length, speed_metrics
 
 from .checkpoints import check_checkpoint, newest_complete_checkpoint
-from .evaluation import encode_texts, encode_videos, retrieval_corpus, retrieval_metrics, score_features
+from .evaluation import encode_texts, encode_videos, retrieval_corpus, score_features
+from .metrics import retrieval_metrics
 from .modeling.modeling_glccl import GLCCLVideoFeatures
+from .trainer_card import ModelCardCallback, write_trainer_model_card
 
 logger = logging.getLogger(__name__)
 
@@ -182,7 +184,8 @@ class GLCCLTrainer(Trainer):
     videos) and `GLCCLTrainingArguments`. The train dataset's rows go through the data collator (e.g.
     `GLCCLDataCollator`); the eval dataset is a retrieval split (`video`, `caption`, `video_index`,
     `caption_index` columns, as `load_retrieval_dataset` returns) that `evaluate()` scores text-to-video and
-    video-to-text.
+    video-to-text. Its `model_card_callback` (`glccl_hf.trainer_card.ModelCardCallback`) records every evaluation
+    and writes the GLCCL model card when training ends; `create_model_card` (which `push_to_hub` calls) writes it.
     """
 
     # The model's loss is a mean over the batch: the Trainer divides it by the gradient-accumulation steps.
@@ -196,6 +199,9 @@ class GLCCLTrainer(Trainer):
                 f"{self.args.n_gpu} GPUs visible to one process: launch one process per GPU (torchrun / accelerate "
                 "launch) so the contrastive loss sees the global batch, or set CUDA_VISIBLE_DEVICES to one GPU"
             )
+        # Records every evaluation's retrieval metrics for the model card, and writes the card when training ends.
+        self.model_card_callback = ModelCardCallback()
+        self.add_callback(self.model_card_callback)
         # Running sums of the loss's two terms since the last log, reported beside `loss`.
         self._loss_terms: dict[str, float | torch.Tensor] = {"nce_loss": 0.0, "csc_loss": 0.0}
         self._loss_terms_count = 0
@@ -354,11 +360,9 @@ class GLCCLTrainer(Trainer):
         super().log(logs, start_time)
 
     def create_model_card(self, **kwargs: Any) -> None:
-        """Write the GLCCL model card (`glccl_hf.hub`) instead of the Trainer's generic one, so `push_to_hub`
-        uploads it. Takes the Trainer's arguments (`model_name`, `finetuned_from`, ...) and those of
-        `glccl_hf.hub.trainer_model_card` (`metrics`, `base_model`, `train_dataset`, ...)."""
-        from .hub import write_trainer_model_card  # card machinery loaded only when a card is written
-
+        """Write the GLCCL model card that `model_card_callback` filled (`glccl_hf.trainer_card`) instead of the
+        Trainer's generic one, so `push_to_hub` uploads it. Takes the Trainer's arguments (`model_name`,
+        `finetuned_from`, ...) and those of `trainer_model_card` (`metrics`, `eval_dataset`, `base_model`, ...)."""
         write_trainer_model_card(self, **kwargs)
 
     # ----------------------------------------------------------------------------------------------- evaluation
@@ -426,7 +430,7 @@ class GLCCLTrainer(Trainer):
             video = encode_videos(
                 model,
                 self.processing_class,
-                _Rows(corpus.videos, video_rows),
+                Subset(corpus.videos, video_rows),
                 batch_size=batch_size,
                 num_workers=self.args.dataloader_num_workers,
                 device=self.args.device,
@@ -456,17 +460,3 @@ def _shard(total: int, world_size: int, rank: int) -> list[int]:
     """
     per_rank = -(-total // world_size)
     return [min(rank * per_rank + i, total - 1) for i in range(per_rank)]
-
-
-class _Rows(Sequence):
-    """Chosen items of a sequence, read on access (videos stay lazy)."""
-
-    def __init__(self, items: Sequence[Any], rows: list[int]) -> None:
-        self.items = items
-        self.rows = rows
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __getitem__(self, index: int) -> Any:
-        return self.items[self.rows[index]]

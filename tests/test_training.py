@@ -31,7 +31,7 @@ from glccl_hf.data import (
     load_synthetic_tokenizer,
     make_synthetic_corpus,
 )
-from glccl_hf.evaluation import evaluate_retrieval
+from glccl_hf.evaluation import score_dataset
 from glccl_hf.training import GLCCLTrainer, GLCCLTrainingArguments, glccl_parameter_groups, parameter_group_names
 
 TESTS = Path(__file__).resolve().parent
@@ -219,6 +219,13 @@ def test_trainer_trains_evaluates_and_saves_a_reloadable_checkpoint(corpus, toke
     assert args.metric_for_best_model == "t2v_R@1" and trainer.state.best_metric is not None
     logged = {key for entry in trainer.state.log_history for key in entry}
     assert {"loss", "learning_rate", "clip_learning_rate", "eval_t2v_R@1", "eval_v2t_MnR"} <= logged
+    # The model-card callback recorded the evaluation and wrote the GLCCL card when training ended.
+    recorded = trainer.model_card_callback.evaluations["eval"]
+    assert recorded["t2v_R@1"] == next(
+        e["eval_t2v_R@1"] for e in reversed(trainer.state.log_history) if "eval_t2v_R@1" in e
+    )
+    card = (tmp_path / "run" / "README.md").read_text(encoding="utf-8")
+    assert card.startswith("---\n") and "## Training" in card and "| Training length | 2 optimizer steps |" in card
 
     checkpoint = tmp_path / "run" / "checkpoint-2"
     for name in ("model.safetensors", "modeling_glccl.py", "processor_config.json", "optimizer.pt", "scheduler.pt"):
@@ -245,7 +252,7 @@ def test_evaluate_reports_retrieval_metrics(corpus, tokenizer, tmp_path):
     test = load_retrieval_dataset(corpus, "test")
     trainer = GLCCLTrainer(model=model, args=training_args(tmp_path), eval_dataset=test, processing_class=processor)
     metrics = trainer.evaluate()
-    expected = evaluate_retrieval(model, processor, test, progress=False)
+    expected = score_dataset(model, processor, test, progress=False).metrics()
     assert {f"eval_{key}": value for key, value in expected.items()}.items() <= metrics.items()
     assert [f"eval_{key}" for key in METRIC_KEYS] == [key for key in metrics if key[5:] in METRIC_KEYS]
     assert metrics["eval_t2v_R@1"] == trainer.state.log_history[-1]["eval_t2v_R@1"]
@@ -546,7 +553,7 @@ def test_script_trains_reports_and_saves_the_evaluated_model(script, corpus, tok
     assert "model-index" in (out / "README.md").read_text()
     model = AutoModel.from_pretrained(out)
     processor = AutoProcessor.from_pretrained(out)
-    reloaded = evaluate_retrieval(model, processor, load_retrieval_dataset(corpus, "test"), progress=False)
+    reloaded = score_dataset(model, processor, load_retrieval_dataset(corpus, "test"), progress=False).metrics()
     assert {f"test_{key}": value for key, value in reloaded.items()}.items() <= metrics.items()
 
 

@@ -153,11 +153,8 @@ class GLCCLDataCollator:
 
 
 def with_source_name(err: Exception, name: str) -> Exception:
-    """The same kind of error (missing file or decode failure) with the video's name in front of the message."""
+    """The same kind of error (FileNotFoundError, else VideoDecodeError) with the video's name in front of the message:
+    the collator and the evaluation name a failed video the same way."""
     if isinstance(err, FileNotFoundError):
         return FileNotFoundError(f"{name}: {err}")
     return VideoDecodeError(f"{name}: {err}")
-
-
-# The name glccl_hf.evaluation imports until it switches to with_source_name.
-_with_name = with_source_name
