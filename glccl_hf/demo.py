@@ -26,8 +26,9 @@ import torch
 from transformers import HfArgumentParser, set_seed
 
 from .data import GLCCLDataCollator, load_retrieval_dataset, load_synthetic_tokenizer, make_synthetic_corpus
-from .evaluation import RECALL_AT, evaluate_retrieval
+from .evaluation import RECALL_AT, score_dataset
 from .hub import build_model_card, save_model_card
+from .metrics import format_metrics_table
 from .modeling.configuration_glccl import GLCCLConfig
 from .modeling.modeling_glccl import GLCCLModel
 from .modeling.processing_glccl import GLCCLProcessor
@@ -151,7 +152,7 @@ def train_variant(
         model=model, args=args, train_dataset=train_dataset, data_collator=collator, processing_class=processor
     )
     trainer.train()
-    metrics = evaluate_retrieval(model, processor, test_dataset, batch_size=64)
+    metrics = score_dataset(model, processor, test_dataset, batch_size=64).metrics()
     trainer.save_model()
     card = build_model_card(
         model,
@@ -166,7 +167,6 @@ def train_variant(
 
 def format_table(results: dict[str, dict[str, float]]) -> str:
     """The Markdown table README.md shows: t2v and v2t R@1/5/10, MdR and MnR (one decimal), one row per model."""
-    from .metrics import format_metrics_table
 
     rows = [((name,), metrics) for name, metrics in results.items()]
     columns = [column.replace(" ", "_") for column in TABLE_COLUMNS]

@@ -22,7 +22,7 @@ from glccl_hf.demo import (
     parse_args,
     settings_from_args,
 )
-from glccl_hf.evaluation import evaluate_retrieval
+from glccl_hf.evaluation import score_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
@@ -89,12 +89,12 @@ def test_quick_demo_is_deterministic_and_is_the_table_in_readme(tmp_path, capsys
 
     # The reported metrics are those of the saved model.
     checkpoint = tmp_path / "glccl"
-    reloaded = evaluate_retrieval(
+    reloaded = score_dataset(
         AutoModel.from_pretrained(checkpoint),
         AutoProcessor.from_pretrained(checkpoint),
         load_retrieval_dataset(tmp_path / "data", "test"),
         progress=False,
-    )
+    ).metrics()
     assert reloaded == pytest.approx(results["glccl"])
 
 

@@ -29,7 +29,7 @@ from glccl_hf.data import (
     make_synthetic_corpus,
     sampling_settings,
 )
-from glccl_hf.evaluation import encode_videos, evaluate_retrieval
+from glccl_hf.evaluation import encode_videos, score_dataset
 from glccl_hf.processing import GLCCLProcessor
 from glccl_hf.video import VideoDecodeError
 
@@ -119,7 +119,7 @@ def test_evaluation_reads_the_cache_with_identical_results(corpus, processor, tm
     model = tiny_model(processor)
     test = load_retrieval_dataset(corpus, "test")
     decoded_features = encode_videos(model, processor, list(test["video"]), batch_size=2, progress=False)
-    decoded_metrics = evaluate_retrieval(model, processor, test, batch_size=2, progress=False)
+    decoded_metrics = score_dataset(model, processor, test, batch_size=2, progress=False).metrics()
     cached = cache_frames(test, processor, tmp_path / "cache")
     monkeypatch.setattr(glccl_hf.modeling.processing_glccl, "read_frames", None)
     features = encode_videos(
@@ -127,7 +127,7 @@ def test_evaluation_reads_the_cache_with_identical_results(corpus, processor, tm
     )
     for key, value in decoded_features.items():
         assert torch.equal(features[key], value), key
-    assert evaluate_retrieval(model, processor, cached, batch_size=2, progress=False) == decoded_metrics
+    assert score_dataset(model, processor, cached, batch_size=2, progress=False).metrics() == decoded_metrics
 
 
 # ------------------------------------------------------------------------------------- reruns and staleness
