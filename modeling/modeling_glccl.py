@@ -2,7 +2,8 @@
 
 Text and frames are encoded by CLIP; a temporal transformer contextualises the frames; GLIM aggregates them under
 the guidance of the sentence and of every word; four scores (video-sentence, video-word, sentence-frame,
-frame-word) are fused by their mean; training adds the CSC loss to symmetric InfoNCE.
+frame-word) are fused by their mean; training adds the CSC loss to symmetric InfoNCE. docs/method.md in the
+glccl-hf repository states the method and maps each equation to the function that computes it.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -25,7 +27,7 @@ from transformers.utils.generic import can_return_tuple
 
 from .configuration_glccl import GLCCLConfig
 from .distributed import gather_batch, is_distributed_training
-from .glim import GLCCLScoreHeads, GLIMScorer
+from .glim import GLCCLScoreMatrices, GLIMScorer
 from .losses import csc_loss, infonce_loss
 
 logger = logging.getLogger(__name__)
@@ -81,40 +83,55 @@ class GLCCLVideoFeatures(BaseModelOutputWithPooling):
             `[videos, frames, patches + 1, vision_hidden]`, with `output_hidden_states`.
         attentions (`tuple(torch.FloatTensor)`, *optional*): the vision encoder's, each
             `[videos, frames, heads, patches + 1, patches + 1]`, with `output_attentions`.
-        frame_mask (`torch.LongTensor` of shape `[videos, frames]`): 1 for real frames, 0 for padding.
+        video_mask (`torch.LongTensor` of shape `[videos, frames]`): 1 for real frames, 0 for padding; the model's
+            `video_mask` input, under the same name. `frame_mask`, its former name, still reads and builds it, with a
+            FutureWarning.
     """
 
-    frame_mask: torch.LongTensor | None = None
+    video_mask: torch.LongTensor | None = None
 
     @property
     def frame_embeds(self) -> torch.FloatTensor | None:
         """The frame features `[videos, frames, dim]` after the temporal module (`pooler_output`)."""
         return self.pooler_output
 
+    @property
+    def frame_mask(self) -> torch.LongTensor | None:
+        """Deprecated name of `video_mask`."""
+        warnings.warn(_FRAME_MASK_RENAMED, FutureWarning, stacklevel=2)
+        return self.video_mask
+
     def for_scoring(self) -> GLCCLVideoFeatures:
         """Only the fields the scorer reads (frames, mask): what a cache of many encoded videos keeps."""
-        return GLCCLVideoFeatures(pooler_output=self.pooler_output, frame_mask=self.frame_mask)
+        return GLCCLVideoFeatures(pooler_output=self.pooler_output, video_mask=self.video_mask)
 
 
-def _accept_paper_name(cls: type, name: str) -> type:
-    """Let the feature dataclass `cls` also be built with `name=` for its `pooler_output` (the paper's name, which
-    it keeps as a read-only property), as features stored apart from the model are rebuilt for scoring."""
+_FRAME_MASK_RENAMED = "GLCCLVideoFeatures.frame_mask is deprecated: the mask of real frames is called video_mask"
+
+
+def _accept_alias(cls: type, alias: str, field: str, deprecation: str | None = None) -> type:
+    """Let the feature dataclass `cls` also be built with `alias=` for its `field`: the paper's name of
+    `pooler_output`, which it keeps as a read-only property (features stored apart from the model are rebuilt for
+    scoring), or a former name, which warns with `deprecation`."""
     dataclass_init = cls.__init__
 
     @functools.wraps(dataclass_init)
     def __init__(self, *args, **kwargs):
-        if name in kwargs:
-            if kwargs.get("pooler_output") is not None:
-                raise TypeError(f"{cls.__name__} got both {name} and pooler_output, which are the same field")
-            kwargs["pooler_output"] = kwargs.pop(name)
+        if alias in kwargs:
+            if deprecation is not None:
+                warnings.warn(deprecation, FutureWarning, stacklevel=2)
+            if kwargs.get(field) is not None:
+                raise TypeError(f"{cls.__name__} got both {alias} and {field}, which are the same field")
+            kwargs[field] = kwargs.pop(alias)
         dataclass_init(self, *args, **kwargs)
 
     cls.__init__ = __init__
     return cls
 
 
-_accept_paper_name(GLCCLTextFeatures, "sentence_embeds")
-_accept_paper_name(GLCCLVideoFeatures, "frame_embeds")
+_accept_alias(GLCCLTextFeatures, "sentence_embeds", "pooler_output")
+_accept_alias(GLCCLVideoFeatures, "frame_embeds", "pooler_output")
+_accept_alias(GLCCLVideoFeatures, "frame_mask", "video_mask", _FRAME_MASK_RENAMED)
 
 
 @dataclass
@@ -160,7 +177,8 @@ class GLCCLOutput(ModelOutput):
 class GLCCLTemporalEncoder(CLIPPreTrainedModel):
     r"""
     CLIP4Clip's "seqTransf": frame position embeddings, bidirectional CLIP layers over the frames with padded-frame
-    keys masked, and a residual connection around the whole stack. `[videos, frames, dim] -> [videos, frames, dim]`.
+    keys masked, and a residual connection around the whole stack. `[videos, frames, dim] -> [videos, frames, dim]`;
+    `video_mask` `[videos, frames]` is 1 on real frames.
     """
 
     config: CLIPTextConfig
@@ -172,11 +190,11 @@ class GLCCLTemporalEncoder(CLIPPreTrainedModel):
         self.encoder = CLIPEncoder(config)
         self.post_init()
 
-    def forward(self, frame_embeds: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, frame_embeds: torch.Tensor, video_mask: torch.Tensor) -> torch.Tensor:
         positions = torch.arange(frame_embeds.shape[1], device=frame_embeds.device)
         hidden = frame_embeds + self.frame_position_embeddings(positions)
         # [videos, 1, query frames, key frames]: every query ignores padded keys.
-        key_bias = (1.0 - frame_mask.to(hidden.dtype)) * _PADDED_FRAME_BIAS
+        key_bias = (1.0 - video_mask.to(hidden.dtype)) * _PADDED_FRAME_BIAS
         attention_bias = key_bias[:, None, None, :].expand(-1, 1, frame_embeds.shape[1], -1)
         hidden = self.encoder(inputs_embeds=hidden, attention_mask=attention_bias).last_hidden_state
         return hidden + frame_embeds
@@ -221,7 +239,7 @@ class GLCCLPreTrainedModel(PreTrainedModel):
 
     def _init_weights(self, module: nn.Module) -> None:
         factor = self.config.initializer_factor
-        if isinstance(module, GLCCLScoreHeads):
+        if isinstance(module, GLCCLScoreMatrices):
             for matrix in module.parameters():
                 init.eye_(matrix)
         elif isinstance(module, GLCCLModel):
@@ -235,8 +253,9 @@ class GLCCLModel(GLCCLPreTrainedModel):
     GLCCL for text-video retrieval.
 
     Attribute names follow `CLIPModel` (`text_model`, `vision_model`, `text_projection`, `visual_projection`,
-    `logit_scale`), so a CLIP checkpoint's weights load without renaming; `temporal_encoder` and `score_heads` are
-    GLCCL's own parameters.
+    `logit_scale`), so a CLIP checkpoint's weights load without renaming; `temporal_encoder` and `score_heads` (the
+    eight `GLCCLScoreMatrices`; the attribute keeps the name its checkpoints' weights are saved under) are GLCCL's
+    own parameters.
     """
 
     def __init__(self, config: GLCCLConfig) -> None:
@@ -249,7 +268,7 @@ class GLCCLModel(GLCCLPreTrainedModel):
         self.temporal_encoder = GLCCLTemporalEncoder._from_config(
             config.temporal_encoder_config(), attn_implementation=config.text_config._attn_implementation
         )
-        self.score_heads = GLCCLScoreHeads(config.projection_dim, config.max_words)
+        self.score_heads = GLCCLScoreMatrices(config.projection_dim, config.max_words)
         self.post_init()
 
     @classmethod
@@ -401,7 +420,7 @@ class GLCCLModel(GLCCLPreTrainedModel):
             pooler_output=self.temporal_encoder(frame_embeds, video_mask),
             hidden_states=per_video_layers(vision_outputs.hidden_states),
             attentions=per_video_layers(vision_outputs.attentions),
-            frame_mask=video_mask.long(),
+            video_mask=video_mask.long(),
         )
 
     def logit_scale_value(self) -> torch.Tensor:
@@ -422,7 +441,7 @@ class GLCCLModel(GLCCLPreTrainedModel):
         Fused GLCCL logits `[texts, videos]` (logit scale applied), and with `return_parts` also the four scores
         `[4, texts, videos]` (video-sentence, video-word, sentence-frame, frame-word).
 
-        Exact and differentiable; computed in tiles of `block_size` texts x `block_size` videos (chosen from the
+        Exact and differentiable; computed in blocks of `block_size` texts x `block_size` videos (chosen from the
         sizes when None) so memory stays bounded for any number of texts and videos.
         """
         scorer = GLIMScorer(
@@ -430,7 +449,7 @@ class GLCCLModel(GLCCLPreTrainedModel):
             text_features.word_embeds,
             text_features.word_mask,
             video_features.frame_embeds,
-            video_features.frame_mask,
+            video_features.video_mask,
             self.score_heads,
             self.logit_scale_value(),
             glim_temperature=self.config.glim_temperature,
@@ -474,7 +493,7 @@ class GLCCLModel(GLCCLPreTrainedModel):
             pixel_values (`torch.FloatTensor` of shape `[videos, frames, 3, height, width]`).
             video_mask (`torch.Tensor` of shape `[videos, frames]`, *optional*).
             return_loss (`bool`): compute the training loss (needs as many texts as videos).
-            block_size (`int`, *optional*): tile size of the scorer.
+            block_size (`int`, *optional*): texts (and videos) per block of the scorer, as in `similarity`.
             kwargs: `output_hidden_states`, `output_attentions` (the encoders', in `text_model_output` and
                 `vision_model_output`) and `return_dict`.
         """

@@ -43,7 +43,6 @@ def _is_sequence_like(value: Any) -> bool:
     return isinstance(value, Iterable) and not isinstance(value, (str, bytes, bytearray, memoryview, Mapping))
 
 
-
 class GLCCLProcessor(ProcessorMixin):
     """Turns captions and videos into GLCCL model inputs.
 
@@ -105,16 +104,29 @@ class GLCCLProcessor(ProcessorMixin):
         """
         # OpenAI CLIP's tokenizer unescapes HTML entities twice before BPE ("&amp;amp;" -> "&"); Transformers' does not.
         texts = [html.unescape(html.unescape(text)) for text in self._text_list(texts)]
-        # verbose=False: long captions are cut below, the tokenizer's own length warning is noise here.
-        pieces = self.tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]
-        input_ids = torch.zeros((len(texts), self.max_words), dtype=torch.long)
-        attention_mask = torch.zeros((len(texts), self.max_words), dtype=torch.long)
-        sot, eot = self.tokenizer.bos_token_id, self.tokenizer.eos_token_id
-        for row, ids in enumerate(pieces):
-            ids = [sot, *list(ids)[: self.max_words - 2], eot]
-            input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-            attention_mask[row, : len(ids)] = 1
+        # The tokenizer lays out [SOT] BPE[:max_words - 2] [EOT] and pads to max_words itself.
+        encoded = self.tokenizer(
+            texts, padding="max_length", truncation=True, max_length=self.max_words, padding_side="right"
+        )
+        input_ids = torch.tensor(encoded["input_ids"], dtype=torch.long)
+        attention_mask = torch.tensor(encoded["attention_mask"], dtype=torch.long)
+        self._check_special_tokens(input_ids, attention_mask)
+        # The reference pads with id 0, not with the tokenizer's pad token (EOT for CLIP); both are masked.
+        input_ids = input_ids.masked_fill(attention_mask == 0, 0)
         return {"input_ids": input_ids, "attention_mask": attention_mask}
+
+    def _check_special_tokens(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> None:
+        """The layout needs SOT first and EOT last in every row, which a CLIP tokenizer adds itself."""
+        last = attention_mask.sum(1) - 1
+        eot = input_ids.gather(1, last.clamp_min(0)[:, None])[:, 0]
+        if not (
+            bool((input_ids[:, 0] == self.tokenizer.bos_token_id).all())
+            and bool((eot == self.tokenizer.eos_token_id).all())
+        ):
+            raise ValueError(
+                f"{type(self.tokenizer).__name__} does not add SOT/EOT around the tokens: GLCCL needs a CLIP tokenizer "
+                "whose special tokens frame every text"
+            )
 
     @staticmethod
     def _text_list(texts: Any) -> list[str]:
