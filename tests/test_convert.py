@@ -41,7 +41,7 @@ BLOCK_KEYS = (
     "ln_2.weight",
     "ln_2.bias",
 )
-# The reference's matrix names -> the names of method.md used by naive_glccl_scores.
+# The reference's matrix names -> their symbols in docs/method.md, as naive_glccl_scores takes them.
 REFERENCE_TO_METHOD = {
     "global_mat_weight": "W_g",
     "local_mat_weight": "W_loc",
