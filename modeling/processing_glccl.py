@@ -3,10 +3,14 @@
 Part of the remote code a checkpoint carries (with video_glccl.py): ``AutoProcessor.from_pretrained(checkpoint,
 trust_remote_code=True)`` gives this class without glccl_hf installed.
 
-Text: ``[SOT] + BPE(caption)[:max_words - 2] + [EOT]``, padded with id 0 to ``max_words``; attention_mask is 1 on
-SOT..EOT. Video: frames sampled by :func:`~video_glccl.read_frames` (``sample_fps`` candidates, at most
-``max_frames`` kept by linspace), CLIP-preprocessed to ``image_size``, then padded with all-zero frames (the
-reference's zero-filled array) up to ``max_frames``; video_mask is 1 on the real frames.
+Text: ``[SOT] + BPE(caption)[:max_words - 2] + [EOT]`` (the tokenizer's own truncation and padding to
+``max_words``), the padding then set to id 0 as the reference pads; attention_mask is 1 on SOT..EOT.
+
+Video: frames sampled by :func:`~video_glccl.read_frames` (``sample_fps`` candidates, at most ``max_frames`` kept
+by linspace), CLIP-preprocessed to ``image_size``, then padded with all-zero frames (the reference's zero-filled
+array) up to ``max_frames``; video_mask is 1 on the real frames.
+
+docs/method.md in the glccl-hf repository describes both layouts as part of the method.
 """
 
 from __future__ import annotations
