@@ -1,7 +1,7 @@
 """GLCCLProcessor: CLIP tokenizer + video decoding/preprocessing with the GLCCL reference's layout.
 
-Part of the remote code a checkpoint carries (with video_glccl.py): ``AutoProcessor.from_pretrained(checkpoint,
-trust_remote_code=True)`` gives this class without glccl_hf installed.
+Part of the remote code a checkpoint carries (with video_glccl.py and frame_processing_glccl.py):
+``AutoProcessor.from_pretrained(checkpoint, trust_remote_code=True)`` gives this class without glccl_hf installed.
 
 Text: ``[SOT] + BPE(caption)[:max_words - 2] + [EOT]`` (the tokenizer's own truncation and padding to
 ``max_words``), the padding then set to id 0 as the reference pads; attention_mask is 1 on SOT..EOT.
@@ -26,15 +26,8 @@ from transformers import BatchFeature
 from transformers.processing_utils import ProcessorMixin
 
 from .checks import positive_int
-from .video_glccl import (
-    BACKENDS,
-    VideoFrames,
-    check_max_seconds,
-    check_sampling_args,
-    preprocess_frames,
-    read_frames,
-    resize_crop_frames,
-)
+from .frame_processing_glccl import preprocess_frames, resize_crop_frames
+from .video_glccl import BACKENDS, VideoFrames, check_max_seconds, check_sampling_args, read_frames
 
 __all__ = ["GLCCLProcessor"]
 

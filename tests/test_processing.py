@@ -331,7 +331,7 @@ def test_sample_frames_are_load_videos_frames_before_normalisation(tiny_tokenize
 
 # ------------------------------------------------------------------------------------------------ remote code
 
-PROCESSOR_CODE = ("processing_glccl.py", "video_glccl.py")
+PROCESSOR_CODE = ("processing_glccl.py", "video_glccl.py", "frame_processing_glccl.py", "checks.py")
 
 
 @pytest.fixture()
