@@ -2,7 +2,8 @@
 third-party packages and each other). Installed as `glccl_hf.modeling`."""
 
 from .configuration_glccl import GLCCLConfig
-from .modeling_glccl import GLCCLModel, GLCCLOutput, GLCCLPreTrainedModel, GLCCLTextFeatures, GLCCLVideoFeatures
+from .modeling_glccl import GLCCLModel, GLCCLPreTrainedModel
+from .outputs_glccl import GLCCLOutput, GLCCLTextFeatures, GLCCLVideoFeatures
 from .processing_glccl import GLCCLProcessor
 
 __all__ = [

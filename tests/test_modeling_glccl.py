@@ -374,7 +374,8 @@ def test_save_and_load_round_trip(tmp_path):
         "AutoModel": "modeling_glccl.GLCCLModel",
     }
     assert (tmp_path / "model.safetensors").is_file()
-    for name in ("modeling_glccl.py", "configuration_glccl.py", "glim.py", "losses.py", "distributed.py"):
+    model_code = ("modeling_glccl.py", "configuration_glccl.py", "outputs_glccl.py", "glim.py", "losses.py")
+    for name in (*model_code, "distributed.py", "checks.py"):
         assert (tmp_path / name).is_file(), name
     assert isinstance(AutoConfig.from_pretrained(tmp_path), GLCCLConfig)
     for loaded in (GLCCLModel.from_pretrained(tmp_path), AutoModel.from_pretrained(tmp_path)):
@@ -526,9 +527,7 @@ def test_config_fields_are_typed_and_validated():
         config.validate()
 
 
-@pytest.mark.skipif(
-    not hasattr(GLCCLModel, "activation_checkpointing_enable"), reason="this transformers predates it"
-)
+@pytest.mark.skipif(not hasattr(GLCCLModel, "activation_checkpointing_enable"), reason="this transformers predates it")
 def test_activation_checkpointing_reaches_every_encoder():
     model = tiny_model().train()
     model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
