@@ -70,19 +70,12 @@ class GLCCLScoreMatrices(nn.Module):
         self.frame_word_sentence_pool = nn.Parameter(torch.eye(max_words))
 
 
-def _deprecated_score_heads() -> type[GLCCLScoreMatrices]:
-    warnings.warn(
-        "GLCCLScoreHeads is deprecated: it holds eight matrices, not heads; use GLCCLScoreMatrices",
-        FutureWarning,
-        stacklevel=3,
-    )
-    return GLCCLScoreMatrices
-
-
 def __getattr__(name: str) -> object:
-    # Deprecated names, resolved on access so that using them warns.
+    # The class's former name, resolved on access (PEP 562) so that using it warns.
     if name == "GLCCLScoreHeads":
-        return _deprecated_score_heads()
+        message = "GLCCLScoreHeads is deprecated: it holds eight matrices, not heads; use GLCCLScoreMatrices"
+        warnings.warn(message, FutureWarning, stacklevel=2)
+        return GLCCLScoreMatrices
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
