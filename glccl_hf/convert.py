@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from .formatting import preview
 from .modeling.configuration_glccl import GLCCLConfig
 from .modeling.modeling_glccl import GLCCLModel
 
@@ -242,8 +243,8 @@ def _bare_name(key: str) -> str:
 
 
 def _listing(keys: list[str], limit: int = _MAX_LISTED_KEYS) -> str:
-    shown = ", ".join(keys[:limit])
-    return f"[{shown}{f', ... and {len(keys) - limit} more' if len(keys) > limit else ''}]"
+    # The project's one list preview, in brackets so a message can list keys after a colon.
+    return f"[{preview(keys, limit)}]"
 
 
 def _check_vit(clip: dict[str, torch.Tensor], prefix: str, where: str) -> None:

@@ -455,7 +455,7 @@ def test_resnet_clip_is_refused(official):
         convert_official_checkpoint({f"clip.{key}": value for key, value in resnet.items()})
 
     no_proj = {key: value for key, value in official.items() if key != "clip.visual.proj"}
-    with pytest.raises(ValueError, match=r"missing keys \[clip.visual.proj\]"):
+    with pytest.raises(ValueError, match=r"missing keys \['clip.visual.proj'\]"):
         convert_official_checkpoint(no_proj)
 
 
