@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from .formatting import preview
 from .modeling.configuration_glccl import GLCCLConfig
 from .modeling.modeling_glccl import GLCCLModel
 
@@ -78,15 +79,15 @@ _CLIP_TRANSPOSED = {"visual.proj": "visual_projection.weight", "text_projection"
 _VISION_BLOCKS = "visual.transformer.resblocks."
 _TEXT_BLOCKS = "transformer.resblocks."
 
-# The reference's score matrices -> GLCCLScoreHeads. All are used as `x @ W` (W's row index is the softmax axis),
-# the orientation of GLCCLScoreHeads, so none is transposed.
-_HEAD_MATRICES = {
+# The reference's score matrices -> GLCCLScoreMatrices (held as `score_heads`). All are used as `x @ W` (W's row index
+# is the softmax axis), the orientation of GLCCLScoreMatrices, so none is transposed.
+_SCORE_MATRICES = {
     "global_mat_weight": "score_heads.video_sentence_projection",  # W_g
     "local_mat_weight": "score_heads.frame_word_projection",  # W_loc
     "word_logit_weight": "score_heads.video_word_pool",  # W_wl: video-word, over words
     "word_frame_logit_weight": "score_heads.sentence_frame_pool",  # W_wfl: sentence-frame, over guided frames
-    "word_mat_weight": "score_heads.frame_word_word_pool",  # W_wm: word_level, over words
-    "word_frame_mat_weight": "score_heads.frame_word_frame_pool",  # W_wfm: frame_level, over guided frames
+    "word_mat_weight": "score_heads.frame_word_word_pool",  # W_wm: per guided frame, over words
+    "word_frame_mat_weight": "score_heads.frame_word_frame_pool",  # W_wfm: per word, over guided frames
     "word_mat_weight2": "score_heads.frame_word_video_pool",  # W_wm2: video-to-word
     "word_frame_mat_weight2": "score_heads.frame_word_sentence_pool",  # W_wfm2: sentence-to-frame
 }
@@ -172,7 +173,7 @@ def convert_official_checkpoint(
     }
     if official:
         temporal_layers = _count_layers(state_dict, _TEMPORAL_BLOCKS)
-        expected |= _temporal_keys(temporal_layers) | set(_HEAD_MATRICES)
+        expected |= _temporal_keys(temporal_layers) | set(_SCORE_MATRICES)
         problems = [] if temporal_layers else [f"no {_TEMPORAL_BLOCKS}* keys: GLCCLModel implements 'seqTransf' only"]
         _check_keys(state_dict, expected | {_VISUAL_LOGIT_WEIGHT}, expected, where, problems)
         derived.update(_infer_official_sizes(state_dict, sizes["projection_dim"], where))
@@ -242,8 +243,8 @@ def _bare_name(key: str) -> str:
 
 
 def _listing(keys: list[str], limit: int = _MAX_LISTED_KEYS) -> str:
-    shown = ", ".join(keys[:limit])
-    return f"[{shown}{f', ... and {len(keys) - limit} more' if len(keys) > limit else ''}]"
+    # The project's one list preview, in brackets so a message can list keys after a colon.
+    return f"[{preview(keys, limit)}]"
 
 
 def _check_vit(clip: dict[str, torch.Tensor], prefix: str, where: str) -> None:
@@ -494,7 +495,7 @@ def _convert_official_extras(state_dict: dict[str, torch.Tensor], where: str) ->
         converted.update(
             _convert_block(state_dict, f"{_TEMPORAL_BLOCKS}{i}.", f"temporal_encoder.encoder.layers.{i}.", where)
         )
-    converted.update({target: (name, state_dict[name]) for name, target in _HEAD_MATRICES.items()})
+    converted.update({target: (name, state_dict[name]) for name, target in _SCORE_MATRICES.items()})
     return converted
 
 

@@ -2,7 +2,9 @@
 third-party packages and each other). Installed as `glccl_hf.modeling`."""
 
 from .configuration_glccl import GLCCLConfig
-from .modeling_glccl import GLCCLModel, GLCCLOutput, GLCCLPreTrainedModel, GLCCLTextFeatures, GLCCLVideoFeatures
+from .glim import GLCCLScoreMatrices
+from .modeling_glccl import GLCCLModel, GLCCLPreTrainedModel
+from .outputs_glccl import GLCCLOutput, GLCCLTextFeatures, GLCCLVideoFeatures
 from .processing_glccl import GLCCLProcessor
 
 __all__ = [
@@ -11,6 +13,7 @@ __all__ = [
     "GLCCLOutput",
     "GLCCLPreTrainedModel",
     "GLCCLProcessor",
+    "GLCCLScoreMatrices",
     "GLCCLTextFeatures",
     "GLCCLVideoFeatures",
 ]

@@ -11,6 +11,7 @@ class GLCCLConfig(PreTrainedConfig):
     r"""
     Configuration of a [`GLCCLModel`]: a CLIP text and vision backbone, the temporal transformer over frames, the
     parameter-free Global-Local Interaction Module (GLIM) and the Contrastive Score Consistency (CSC) loss.
+    docs/method.md in the glccl-hf repository states where each field enters the method.
 
     The defaults reproduce the reference implementation (CLIP ViT-B/32, MSR-VTT settings). The two masking switches
     and `text_guided=False` are documented departures from it.
@@ -20,7 +21,7 @@ class GLCCLConfig(PreTrainedConfig):
         vision_config (`dict` or `CLIPVisionConfig`, *optional*): the CLIP vision encoder.
         projection_dim (`int`, defaults to 512): the joint embedding width D; also the temporal module's width.
         logit_scale_init_value (`float`, defaults to 2.6592): initial `logit_scale` (log of CLIP's 1/0.07).
-        max_words (`int`, defaults to 32): text length Nw, the size of the six word-axis head matrices.
+        max_words (`int`, defaults to 32): text length Nw, the size of the six `[Nw, Nw]` score matrices.
         max_frames (`int`, defaults to 12): frames per video Nf.
         temporal_layers (`int`, defaults to 4): transformer layers of the temporal module ("seqTransf").
         temporal_attention_heads (`int`, *optional*): heads of the temporal layers. Defaults to the text encoder's
@@ -32,8 +33,9 @@ class GLCCLConfig(PreTrainedConfig):
             reference's temporal blocks use CLIP4Clip's own LayerNorm (1e-12), not the CLIP towers' 1e-5 (which
             `text_config.layer_norm_eps` / `vision_config.layer_norm_eps` keep). A config saved before this field
             existed loads with 1e-12, the reference's value.
-        glim_temperature (`float`, defaults to 5.0): softmax temperature of GLIM's text-guided frame weights.
-        interaction_temperature (`float`, defaults to 0.01): sharpness of the four scores' attention over similarities.
+        glim_temperature (`float`, defaults to 5.0): softmax temperature tau of GLIM's text-guided frame weights.
+        interaction_temperature (`float`, defaults to 0.01): temperature T of the four scores' attention pools over
+            similarities (they take `softmax(similarity / T)`); the scorer uses this name too.
         csc_loss_weight (`float`, defaults to 0.5): weight of the CSC loss added to the symmetric InfoNCE loss.
         logit_scale_max (`float`, defaults to 100.0): `exp(logit_scale)` is clamped to this value.
         mask_padded_words (`bool`, defaults to `False`): when on, padding tokens take no part in GLIM or the scores

@@ -1,4 +1,7 @@
-"""GLCCL's training objective: symmetric InfoNCE on the fused score plus the Contrastive Score Consistency loss."""
+"""GLCCL's training objective: symmetric InfoNCE on the fused score plus the Contrastive Score Consistency loss.
+
+docs/method.md in the glccl-hf repository states both losses and the reference's quirks they keep.
+"""
 
 from __future__ import annotations
 

@@ -2,31 +2,32 @@
 
 Text and frames are encoded by CLIP; a temporal transformer contextualises the frames; GLIM aggregates them under
 the guidance of the sentence and of every word; four scores (video-sentence, video-word, sentence-frame,
-frame-word) are fused by their mean; training adds the CSC loss to symmetric InfoNCE.
+frame-word) are fused by their mean; training adds the CSC loss to symmetric InfoNCE. docs/method.md in the
+glccl-hf repository states the method and maps each equation to the function that computes it.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 from transformers import CLIPModel, CLIPTextConfig, CLIPTextModel, CLIPVisionModel, PreTrainedModel
 from transformers import initialization as init
-from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers.models.clip.modeling_clip import CLIPEncoder, CLIPPreTrainedModel
 from transformers.processing_utils import Unpack
-from transformers.utils import ModelOutput, TransformersKwargs
+from transformers.utils import TransformersKwargs
 from transformers.utils.generic import can_return_tuple
 
 from .configuration_glccl import GLCCLConfig
 from .distributed import gather_batch, is_distributed_training
-from .glim import GLCCLScoreHeads, GLIMScorer
+from .glim import GLCCLScoreMatrices, GLIMScorer
 from .losses import csc_loss, infonce_loss
+
+# The output types live in outputs_glccl.py; they stay importable from here, as before.
+from .outputs_glccl import GLCCLOutput, GLCCLTextFeatures, GLCCLVideoFeatures
 
 logger = logging.getLogger(__name__)
 
@@ -34,133 +35,11 @@ logger = logging.getLogger(__name__)
 _PADDED_FRAME_BIAS = -1e6
 
 
-@dataclass
-class GLCCLTextFeatures(BaseModelOutputWithPooling):
-    r"""
-    What `get_text_features` returns: the text encoder's outputs in CLIP's layout (`pooler_output` projected), plus
-    the word features GLIM and the scores consume. Features are not normalised.
-
-    Args:
-        last_hidden_state (`torch.FloatTensor` of shape `[texts, words, text_hidden]`): the text encoder's last layer.
-        pooler_output (`torch.FloatTensor` of shape `[texts, dim]`): the projected EOT token, the sentence feature;
-            also readable as `sentence_embeds`.
-        hidden_states (`tuple(torch.FloatTensor)`, *optional*): the text encoder's, with `output_hidden_states`.
-        attentions (`tuple(torch.FloatTensor)`, *optional*): the text encoder's, with `output_attentions`.
-        word_embeds (`torch.FloatTensor` of shape `[texts, words, dim]`): every projected token position (SOT, EOT
-            and padding included, as in the reference).
-        word_mask (`torch.LongTensor` of shape `[texts, words]`): 1 for real tokens, 0 for padding.
-    """
-
-    word_embeds: torch.FloatTensor | None = None
-    word_mask: torch.LongTensor | None = None
-
-    @property
-    def sentence_embeds(self) -> torch.FloatTensor | None:
-        """The sentence feature `[texts, dim]` (`pooler_output`)."""
-        return self.pooler_output
-
-    def for_scoring(self) -> GLCCLTextFeatures:
-        """Only the fields the scorer reads (sentence, words, mask): what a cache of many encoded texts keeps."""
-        return GLCCLTextFeatures(
-            pooler_output=self.pooler_output, word_embeds=self.word_embeds, word_mask=self.word_mask
-        )
-
-
-@dataclass
-class GLCCLVideoFeatures(BaseModelOutputWithPooling):
-    r"""
-    What `get_video_features` returns: the vision encoder's outputs for every frame, and the frame features after
-    the temporal module that GLIM and the scores consume. Features are not normalised.
-
-    Args:
-        last_hidden_state (`torch.FloatTensor` of shape `[videos, frames, patches + 1, vision_hidden]`): the vision
-            encoder's last layer on every frame.
-        pooler_output (`torch.FloatTensor` of shape `[videos, frames, dim]`): the projected frames after the temporal
-            module; also readable as `frame_embeds`.
-        hidden_states (`tuple(torch.FloatTensor)`, *optional*): the vision encoder's, each
-            `[videos, frames, patches + 1, vision_hidden]`, with `output_hidden_states`.
-        attentions (`tuple(torch.FloatTensor)`, *optional*): the vision encoder's, each
-            `[videos, frames, heads, patches + 1, patches + 1]`, with `output_attentions`.
-        frame_mask (`torch.LongTensor` of shape `[videos, frames]`): 1 for real frames, 0 for padding.
-    """
-
-    frame_mask: torch.LongTensor | None = None
-
-    @property
-    def frame_embeds(self) -> torch.FloatTensor | None:
-        """The frame features `[videos, frames, dim]` after the temporal module (`pooler_output`)."""
-        return self.pooler_output
-
-    def for_scoring(self) -> GLCCLVideoFeatures:
-        """Only the fields the scorer reads (frames, mask): what a cache of many encoded videos keeps."""
-        return GLCCLVideoFeatures(pooler_output=self.pooler_output, frame_mask=self.frame_mask)
-
-
-def _accept_paper_name(cls: type, name: str) -> type:
-    """Let the feature dataclass `cls` also be built with `name=` for its `pooler_output` (the paper's name, which
-    it keeps as a read-only property), as features stored apart from the model are rebuilt for scoring."""
-    dataclass_init = cls.__init__
-
-    @functools.wraps(dataclass_init)
-    def __init__(self, *args, **kwargs):
-        if name in kwargs:
-            if kwargs.get("pooler_output") is not None:
-                raise TypeError(f"{cls.__name__} got both {name} and pooler_output, which are the same field")
-            kwargs["pooler_output"] = kwargs.pop(name)
-        dataclass_init(self, *args, **kwargs)
-
-    cls.__init__ = __init__
-    return cls
-
-
-_accept_paper_name(GLCCLTextFeatures, "sentence_embeds")
-_accept_paper_name(GLCCLVideoFeatures, "frame_embeds")
-
-
-@dataclass
-class GLCCLOutput(ModelOutput):
-    r"""
-    Args:
-        loss (`torch.FloatTensor` of shape `[]`, returned with `return_loss=True`): `nce_loss + csc_loss_weight *
-            csc_loss`.
-        logits_per_text (`torch.FloatTensor` of shape `[texts, videos]`): the fused score (mean of the four scores,
-            logit scale applied).
-        logits_per_video (`torch.FloatTensor` of shape `[videos, texts]`): its transpose.
-        score_parts (`torch.FloatTensor` of shape `[4, texts, videos]`): video-sentence, video-word, sentence-frame
-            and frame-word scores.
-        nce_loss (`torch.FloatTensor` of shape `[]`): symmetric InfoNCE on `logits_per_text`.
-        csc_loss (`torch.FloatTensor` of shape `[]`): Contrastive Score Consistency loss (0 for a batch of one).
-        text_embeds (`GLCCLTextFeatures`): the text features that were scored (sentence, words, mask).
-        video_embeds (`GLCCLVideoFeatures`): the video features that were scored (frames, mask).
-        text_model_output (`GLCCLTextFeatures`): `get_text_features`' output for this batch, with the text encoder's
-            hidden states and attentions when requested (as `CLIPOutput.text_model_output`).
-        vision_model_output (`GLCCLVideoFeatures`): `get_video_features`' output for this batch (as
-            `CLIPOutput.vision_model_output`).
-
-    In distributed training the logits, `text_embeds` and `video_embeds` cover the global batch (gathered from every
-    process); `text_model_output` and `vision_model_output` stay local.
-    """
-
-    loss: torch.FloatTensor | None = None
-    logits_per_text: torch.FloatTensor | None = None
-    logits_per_video: torch.FloatTensor | None = None
-    score_parts: torch.FloatTensor | None = None
-    nce_loss: torch.FloatTensor | None = None
-    csc_loss: torch.FloatTensor | None = None
-    text_embeds: GLCCLTextFeatures | None = None
-    video_embeds: GLCCLVideoFeatures | None = None
-    text_model_output: GLCCLTextFeatures | None = None
-    vision_model_output: GLCCLVideoFeatures | None = None
-
-    def to_tuple(self) -> tuple:
-        # Nested outputs become tuples too, as CLIPOutput does.
-        return tuple(value.to_tuple() if isinstance(value, ModelOutput) else value for value in self.values())
-
-
 class GLCCLTemporalEncoder(CLIPPreTrainedModel):
     r"""
     CLIP4Clip's "seqTransf": frame position embeddings, bidirectional CLIP layers over the frames with padded-frame
-    keys masked, and a residual connection around the whole stack. `[videos, frames, dim] -> [videos, frames, dim]`.
+    keys masked, and a residual connection around the whole stack. `[videos, frames, dim] -> [videos, frames, dim]`;
+    `video_mask` `[videos, frames]` is 1 on real frames.
     """
 
     config: CLIPTextConfig
@@ -172,11 +51,11 @@ class GLCCLTemporalEncoder(CLIPPreTrainedModel):
         self.encoder = CLIPEncoder(config)
         self.post_init()
 
-    def forward(self, frame_embeds: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, frame_embeds: torch.Tensor, video_mask: torch.Tensor) -> torch.Tensor:
         positions = torch.arange(frame_embeds.shape[1], device=frame_embeds.device)
         hidden = frame_embeds + self.frame_position_embeddings(positions)
         # [videos, 1, query frames, key frames]: every query ignores padded keys.
-        key_bias = (1.0 - frame_mask.to(hidden.dtype)) * _PADDED_FRAME_BIAS
+        key_bias = (1.0 - video_mask.to(hidden.dtype)) * _PADDED_FRAME_BIAS
         attention_bias = key_bias[:, None, None, :].expand(-1, 1, frame_embeds.shape[1], -1)
         hidden = self.encoder(inputs_embeds=hidden, attention_mask=attention_bias).last_hidden_state
         return hidden + frame_embeds
@@ -221,7 +100,7 @@ class GLCCLPreTrainedModel(PreTrainedModel):
 
     def _init_weights(self, module: nn.Module) -> None:
         factor = self.config.initializer_factor
-        if isinstance(module, GLCCLScoreHeads):
+        if isinstance(module, GLCCLScoreMatrices):
             for matrix in module.parameters():
                 init.eye_(matrix)
         elif isinstance(module, GLCCLModel):
@@ -235,8 +114,9 @@ class GLCCLModel(GLCCLPreTrainedModel):
     GLCCL for text-video retrieval.
 
     Attribute names follow `CLIPModel` (`text_model`, `vision_model`, `text_projection`, `visual_projection`,
-    `logit_scale`), so a CLIP checkpoint's weights load without renaming; `temporal_encoder` and `score_heads` are
-    GLCCL's own parameters.
+    `logit_scale`), so a CLIP checkpoint's weights load without renaming; `temporal_encoder` and `score_heads` (the
+    eight `GLCCLScoreMatrices`; the attribute keeps the name its checkpoints' weights are saved under) are GLCCL's
+    own parameters.
     """
 
     def __init__(self, config: GLCCLConfig) -> None:
@@ -249,7 +129,7 @@ class GLCCLModel(GLCCLPreTrainedModel):
         self.temporal_encoder = GLCCLTemporalEncoder._from_config(
             config.temporal_encoder_config(), attn_implementation=config.text_config._attn_implementation
         )
-        self.score_heads = GLCCLScoreHeads(config.projection_dim, config.max_words)
+        self.score_heads = GLCCLScoreMatrices(config.projection_dim, config.max_words)
         self.post_init()
 
     @classmethod
@@ -401,7 +281,7 @@ class GLCCLModel(GLCCLPreTrainedModel):
             pooler_output=self.temporal_encoder(frame_embeds, video_mask),
             hidden_states=per_video_layers(vision_outputs.hidden_states),
             attentions=per_video_layers(vision_outputs.attentions),
-            frame_mask=video_mask.long(),
+            video_mask=video_mask.long(),
         )
 
     def logit_scale_value(self) -> torch.Tensor:
@@ -422,7 +302,7 @@ class GLCCLModel(GLCCLPreTrainedModel):
         Fused GLCCL logits `[texts, videos]` (logit scale applied), and with `return_parts` also the four scores
         `[4, texts, videos]` (video-sentence, video-word, sentence-frame, frame-word).
 
-        Exact and differentiable; computed in tiles of `block_size` texts x `block_size` videos (chosen from the
+        Exact and differentiable; computed in blocks of `block_size` texts x `block_size` videos (chosen from the
         sizes when None) so memory stays bounded for any number of texts and videos.
         """
         scorer = GLIMScorer(
@@ -430,7 +310,7 @@ class GLCCLModel(GLCCLPreTrainedModel):
             text_features.word_embeds,
             text_features.word_mask,
             video_features.frame_embeds,
-            video_features.frame_mask,
+            video_features.video_mask,
             self.score_heads,
             self.logit_scale_value(),
             glim_temperature=self.config.glim_temperature,
@@ -474,7 +354,7 @@ class GLCCLModel(GLCCLPreTrainedModel):
             pixel_values (`torch.FloatTensor` of shape `[videos, frames, 3, height, width]`).
             video_mask (`torch.Tensor` of shape `[videos, frames]`, *optional*).
             return_loss (`bool`): compute the training loss (needs as many texts as videos).
-            block_size (`int`, *optional*): tile size of the scorer.
+            block_size (`int`, *optional*): texts (and videos) per block of the scorer, as in `similarity`.
             kwargs: `output_hidden_states`, `output_attentions` (the encoders', in `text_model_output` and
                 `vision_model_output`) and `return_dict`.
         """

@@ -1,12 +1,16 @@
 """GLCCLProcessor: CLIP tokenizer + video decoding/preprocessing with the GLCCL reference's layout.
 
-Part of the remote code a checkpoint carries (with video_glccl.py): ``AutoProcessor.from_pretrained(checkpoint,
-trust_remote_code=True)`` gives this class without glccl_hf installed.
+Part of the remote code a checkpoint carries (with video_glccl.py and frame_processing_glccl.py):
+``AutoProcessor.from_pretrained(checkpoint, trust_remote_code=True)`` gives this class without glccl_hf installed.
 
-Text: ``[SOT] + BPE(caption)[:max_words - 2] + [EOT]``, padded with id 0 to ``max_words``; attention_mask is 1 on
-SOT..EOT. Video: frames sampled by :func:`~video_glccl.read_frames` (``sample_fps`` candidates, at most
-``max_frames`` kept by linspace), CLIP-preprocessed to ``image_size``, then padded with all-zero frames (the
-reference's zero-filled array) up to ``max_frames``; video_mask is 1 on the real frames.
+Text: ``[SOT] + BPE(caption)[:max_words - 2] + [EOT]`` (the tokenizer's own truncation and padding to
+``max_words``), the padding then set to id 0 as the reference pads; attention_mask is 1 on SOT..EOT.
+
+Video: frames sampled by :func:`~video_glccl.read_frames` (``sample_fps`` candidates, at most ``max_frames`` kept
+by linspace), CLIP-preprocessed to ``image_size``, then padded with all-zero frames (the reference's zero-filled
+array) up to ``max_frames``; video_mask is 1 on the real frames.
+
+docs/method.md in the glccl-hf repository describes both layouts as part of the method.
 """
 
 from __future__ import annotations
@@ -22,15 +26,8 @@ from transformers import BatchFeature
 from transformers.processing_utils import ProcessorMixin
 
 from .checks import positive_int
-from .video_glccl import (
-    BACKENDS,
-    VideoFrames,
-    check_max_seconds,
-    check_sampling_args,
-    preprocess_frames,
-    read_frames,
-    resize_crop_frames,
-)
+from .frame_processing_glccl import preprocess_frames, resize_crop_frames
+from .video_glccl import BACKENDS, VideoFrames, check_max_seconds, check_sampling_args, read_frames
 
 __all__ = ["GLCCLProcessor"]
 
@@ -41,7 +38,6 @@ def _is_sequence_like(value: Any) -> bool:
     """A list, tuple or other iterable of items (a datasets column, a generator), but not one string, bytes or
     mapping, which are single items."""
     return isinstance(value, Iterable) and not isinstance(value, (str, bytes, bytearray, memoryview, Mapping))
-
 
 
 class GLCCLProcessor(ProcessorMixin):
@@ -105,16 +101,29 @@ class GLCCLProcessor(ProcessorMixin):
         """
         # OpenAI CLIP's tokenizer unescapes HTML entities twice before BPE ("&amp;amp;" -> "&"); Transformers' does not.
         texts = [html.unescape(html.unescape(text)) for text in self._text_list(texts)]
-        # verbose=False: long captions are cut below, the tokenizer's own length warning is noise here.
-        pieces = self.tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]
-        input_ids = torch.zeros((len(texts), self.max_words), dtype=torch.long)
-        attention_mask = torch.zeros((len(texts), self.max_words), dtype=torch.long)
-        sot, eot = self.tokenizer.bos_token_id, self.tokenizer.eos_token_id
-        for row, ids in enumerate(pieces):
-            ids = [sot, *list(ids)[: self.max_words - 2], eot]
-            input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-            attention_mask[row, : len(ids)] = 1
+        # The tokenizer lays out [SOT] BPE[:max_words - 2] [EOT] and pads to max_words itself.
+        encoded = self.tokenizer(
+            texts, padding="max_length", truncation=True, max_length=self.max_words, padding_side="right"
+        )
+        input_ids = torch.tensor(encoded["input_ids"], dtype=torch.long)
+        attention_mask = torch.tensor(encoded["attention_mask"], dtype=torch.long)
+        self._check_special_tokens(input_ids, attention_mask)
+        # The reference pads with id 0, not with the tokenizer's pad token (EOT for CLIP); both are masked.
+        input_ids = input_ids.masked_fill(attention_mask == 0, 0)
         return {"input_ids": input_ids, "attention_mask": attention_mask}
+
+    def _check_special_tokens(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> None:
+        """The layout needs SOT first and EOT last in every row, which a CLIP tokenizer adds itself."""
+        last = attention_mask.sum(1) - 1
+        eot = input_ids.gather(1, last.clamp_min(0)[:, None])[:, 0]
+        if not (
+            bool((input_ids[:, 0] == self.tokenizer.bos_token_id).all())
+            and bool((eot == self.tokenizer.eos_token_id).all())
+        ):
+            raise ValueError(
+                f"{type(self.tokenizer).__name__} does not add SOT/EOT around the tokens: GLCCL needs a CLIP tokenizer "
+                "whose special tokens frame every text"
+            )
 
     @staticmethod
     def _text_list(texts: Any) -> list[str]:

@@ -1,4 +1,4 @@
-"""Video decoding and CLIP frame preprocessing, following the GLCCL / CLIP4Clip reference.
+"""Video decoding: the frames the GLCCL / CLIP4Clip reference samples from a video.
 
 Sampling rule (the reference's): candidate times ``t_k = k / sample_fps`` for ``k = 0, 1, ...`` while
 ``t_k`` lies inside the video (``t_k < duration``); when there are ``K > max_frames`` candidates, keep
@@ -14,8 +14,8 @@ timestamps are read ahead to decide), which leaves the picked frames bit-identic
 Frames come out as a player shows them: the stream's display matrix (phone footage: quarter turns and mirroring)
 is applied, so a portrait clip stored sideways is returned upright.
 
-Preprocessing (:func:`preprocess_frames`) is done in torch (no torchvision): bicubic antialiased resize of the
-short side, centre crop, scaling to [0, 1] and CLIP mean/std normalisation.
+Preprocessing the decoded frames for CLIP is frame_processing_glccl.py's job (its names are re-exported here, where
+they used to live).
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .checks import positive_int
+from .frame_processing_glccl import CLIP_MEAN, CLIP_STD, preprocess_frames, resize_crop_frames
 
 try:
     import av
@@ -58,9 +58,6 @@ __all__ = [
     "video_duration",
 ]
 
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-
 BYTES_NAME = "<bytes>"
 BACKENDS = ("pyav", "torchcodec")
 
@@ -72,8 +69,6 @@ _TRUNCATION_TOLERANCE_S = Fraction(1, 10)
 _SKIP_NONREF_CODECS = frozenset({"h264", "hevc"})
 # Read-ahead bound for deciding a frame is unused when decode timestamps are missing (H.264 reorders <= 16).
 _MAX_REORDER = 32
-# Chunk size for preprocessing: bounds the float32 working memory for large frames.
-_PREPROCESS_CHUNK = 4
 # FFmpeg's demuxers of animated pictures: a video only when the file holds more than one frame. The other picture
 # demuxers (image2, image2pipe, png_pipe, jpeg_pipe, ...) always give one still image per file.
 _ANIMATED_IMAGE_DEMUXERS = frozenset({"gif", "apng", "webp"})
@@ -126,8 +121,7 @@ class VideoFrames:
 
 def check_sampling_args(max_frames: int, sample_fps: float) -> Fraction:
     """Validate the sampling arguments; return sample_fps as an exact fraction."""
-    if isinstance(max_frames, bool) or not isinstance(max_frames, (int, np.integer)) or max_frames < 1:
-        raise ValueError(f"max_frames must be an integer >= 1, got {max_frames!r}")
+    positive_int("max_frames", max_frames)
     if isinstance(sample_fps, bool) or not isinstance(sample_fps, (int, float, Fraction, np.number)):
         raise ValueError(f"sample_fps must be a positive number, got {sample_fps!r}")
     if not math.isfinite(float(sample_fps)) or sample_fps <= 0:
@@ -658,6 +652,21 @@ class _PyAVReader:
             )
         return start, end, last_packet, max((end - start) * tb, Fraction(0))
 
+    def _check_not_cut_short(self, last_pts: int, target: int, start: int, last_packet: int | None) -> None:
+        """After the decoder ran out at the frame `last_pts` picked for `target`: raise when the stream holds a frame
+        that should have been shown (the picked frame would be wrong)."""
+        seen = self._seen
+        after = bisect_right(seen, last_pts)
+        lost = after < len(seen) and seen[after] <= target
+        short = last_packet is not None and last_pts < last_packet and (not seen or seen[-1] < last_packet)
+        if lost or short:
+            tb = Fraction(self.stream.time_base)
+            data_end = max(seen[-1] if seen else start, last_packet if last_packet is not None else start)
+            raise VideoDecodeError(
+                f"{self.name}: damaged: decoding stopped at {float((last_pts - start) * tb):.3f} s but the "
+                f"stream has frames up to {float((data_end - start) * tb):.3f} s"
+            )
+
     def _read(self, max_frames: int, fps: Fraction, window: Fraction | None, window_start: Fraction) -> VideoFrames:
         tb = Fraction(self.stream.time_base)
         start, end, last_packet, duration = self._extent()
@@ -693,38 +702,32 @@ class _PyAVReader:
             picked.append(current)
 
         if exhausted:
-            seen = self._seen
-            after = bisect_right(seen, current.pts)
-            lost = after < len(seen) and seen[after] <= target
-            short = last_packet is not None and current.pts < last_packet and (not seen or seen[-1] < last_packet)
-            if lost or short:
-                # The decoder ran out before a frame that should be shown: the picked frame would be wrong.
-                data_end = max(seen[-1] if seen else start, last_packet if last_packet is not None else start)
-                raise VideoDecodeError(
-                    f"{self.name}: damaged: decoding stopped at {float((current.pts - start) * tb):.3f} s but the "
-                    f"stream has frames up to {float((data_end - start) * tb):.3f} s"
-                )
+            self._check_not_cut_short(current.pts, target, start, last_packet)
 
-        height, width = picked[0].height, picked[0].width
-        # Packed rgb24, not planar gbrp: FFmpeg 8's swscale leaves the right-most columns of a 4:2:0 -> gbrp
-        # conversion unwritten (stale memory) when the width is not a multiple of 16.
-        # A resolution change mid-stream is scaled to the first picked frame's size.
-        rgb = [frame.reformat(width=width, height=height, format="rgb24") for frame in picked]
-        # The stream's display matrix (phone footage), which the decoder attaches to every frame; read from a
-        # converted frame (see _display_orientation), even where the decoder's frames are rgb24 already.
-        carrier = rgb[0] if rgb[0] is not picked[0] else picked[0].reformat(format="bgr24")
-        turns, mirror = _display_orientation(carrier, self.name)
-        images = [np.rot90(frame.to_ndarray(), k=turns) for frame in rgb]
-        if mirror:
-            images = [image[:, ::-1] for image in images]
-        out = np.ascontiguousarray(np.stack(images).transpose(0, 3, 1, 2))
         return VideoFrames(
-            frames=torch.from_numpy(out),
+            frames=_as_displayed(picked, self.name),
             timestamps=[float(t) for t in times],
             frame_times=[float((f.pts - start) * tb) for f in picked],
             duration=float(duration),
             decoded=self.decoded,
         )
+
+
+def _as_displayed(picked: list[Any], name: str) -> torch.Tensor:
+    """The decoded frames as uint8 RGB `[n, 3, H, W]`, turned and mirrored as a player shows them."""
+    height, width = picked[0].height, picked[0].width
+    # Packed rgb24, not planar gbrp: FFmpeg 8's swscale leaves the right-most columns of a 4:2:0 -> gbrp
+    # conversion unwritten (stale memory) when the width is not a multiple of 16.
+    # A resolution change mid-stream is scaled to the first picked frame's size.
+    rgb = [frame.reformat(width=width, height=height, format="rgb24") for frame in picked]
+    # The stream's display matrix (phone footage), which the decoder attaches to every frame; read from a
+    # converted frame (see _display_orientation), even where the decoder's frames are rgb24 already.
+    carrier = rgb[0] if rgb[0] is not picked[0] else picked[0].reformat(format="bgr24")
+    turns, mirror = _display_orientation(carrier, name)
+    images = [np.rot90(frame.to_ndarray(), k=turns) for frame in rgb]
+    if mirror:
+        images = [image[:, ::-1] for image in images]
+    return torch.from_numpy(np.ascontiguousarray(np.stack(images).transpose(0, 3, 1, 2)))
 
 
 def _display_orientation(frame: Any, name: str) -> tuple[int, bool]:
@@ -800,75 +803,3 @@ def _read_torchcodec(
         duration=float(duration),
         decoded=0,
     )
-
-
-# ------------------------------------------------------------------------------------------ preprocessing
-
-
-def resize_crop_frames(frames: torch.Tensor, image_size: int = 224) -> torch.Tensor:
-    """The geometric half of :func:`preprocess_frames`: resize and centre crop, before normalisation.
-
-    Resize the short side to ``image_size`` (bicubic, antialiased, long side ``int(image_size * long / short)``),
-    quantise to uint8 values like PIL does and centre crop ``image_size`` x ``image_size``. Frames already
-    ``image_size`` x ``image_size`` come back unchanged, so preprocessing the result again normalises only.
-
-    Args:
-        frames: uint8 tensor [n, 3, H, W] (RGB) or [n, 1, H, W] (grayscale, repeated to RGB).
-        image_size: output side S.
-
-    Returns:
-        uint8 tensor [n, 3, S, S].
-    """
-    if not isinstance(frames, torch.Tensor):
-        raise TypeError(f"frames must be a torch.Tensor, got {type(frames).__name__}")
-    if frames.dtype != torch.uint8:
-        raise ValueError(f"frames must be uint8 (decoded pixel values 0..255), got dtype {frames.dtype}")
-    if frames.ndim != 4 or frames.shape[1] not in (1, 3):
-        raise ValueError(f"frames must have shape [n, 3, H, W] (or [n, 1, H, W]), got {list(frames.shape)}")
-    positive_int("image_size", image_size)
-    n, _, height, width = frames.shape
-    if height < 1 or width < 1:
-        raise ValueError(f"frames have an empty spatial size {height}x{width}")
-    size = image_size
-    if height <= width:
-        new_h, new_w = size, int(size * width / height)
-    else:
-        new_h, new_w = int(size * height / width), size
-    top = int(round((new_h - size) / 2.0))
-    left = int(round((new_w - size) / 2.0))
-    out = torch.empty((n, 3, size, size), dtype=torch.uint8)
-    for i in range(0, n, _PREPROCESS_CHUNK):
-        x = frames[i : i + _PREPROCESS_CHUNK]
-        if x.shape[1] == 1:
-            x = x.expand(-1, 3, -1, -1)
-        if (new_h, new_w) != (height, width):
-            x = x.to(torch.float32)
-            x = F.interpolate(x, size=(new_h, new_w), mode="bicubic", align_corners=False, antialias=True)
-            # The reference resizes a PIL uint8 image: clip bicubic overshoot and round like it.
-            x = x.clamp_(0.0, 255.0).round_()
-        out[i : i + _PREPROCESS_CHUNK] = x[:, :, top : top + size, left : left + size]
-    return out
-
-
-def preprocess_frames(frames: torch.Tensor, image_size: int = 224) -> torch.Tensor:
-    """CLIP preprocessing of decoded frames, as the reference (and CLIPImageProcessor) does it.
-
-    :func:`resize_crop_frames` (short side to ``image_size``, bicubic antialiased, PIL-like uint8 rounding, centre
-    crop), then scaling to [0, 1] and normalisation with the CLIP mean/std.
-
-    Args:
-        frames: uint8 tensor [n, 3, H, W] (RGB) or [n, 1, H, W] (grayscale, repeated to RGB).
-        image_size: output side S.
-
-    Returns:
-        float32 tensor [n, 3, S, S].
-    """
-    cropped = resize_crop_frames(frames, image_size)
-    mean = torch.tensor(CLIP_MEAN, dtype=torch.float32).view(1, 3, 1, 1) * 255.0
-    std = torch.tensor(CLIP_STD, dtype=torch.float32).view(1, 3, 1, 1) * 255.0
-    out = torch.empty(cropped.shape, dtype=torch.float32)
-    for i in range(0, cropped.shape[0], _PREPROCESS_CHUNK):
-        # (x - mean) / std written in place: the same float32 operations, one temporary fewer.
-        torch.sub(cropped[i : i + _PREPROCESS_CHUNK].to(torch.float32), mean, out=out[i : i + _PREPROCESS_CHUNK])
-        out[i : i + _PREPROCESS_CHUNK].div_(std)
-    return out

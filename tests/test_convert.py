@@ -41,7 +41,7 @@ BLOCK_KEYS = (
     "ln_2.weight",
     "ln_2.bias",
 )
-# The reference's matrix names -> the names of method.md used by naive_glccl_scores.
+# The reference's matrix names -> their symbols in docs/method.md, as naive_glccl_scores takes them.
 REFERENCE_TO_METHOD = {
     "global_mat_weight": "W_g",
     "local_mat_weight": "W_loc",
@@ -455,7 +455,7 @@ def test_resnet_clip_is_refused(official):
         convert_official_checkpoint({f"clip.{key}": value for key, value in resnet.items()})
 
     no_proj = {key: value for key, value in official.items() if key != "clip.visual.proj"}
-    with pytest.raises(ValueError, match=r"missing keys \[clip.visual.proj\]"):
+    with pytest.raises(ValueError, match=r"missing keys \['clip.visual.proj'\]"):
         convert_official_checkpoint(no_proj)
 
 

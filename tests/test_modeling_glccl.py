@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 import torch
-from glccl_hf.modeling.glim import GLIMScorer
+from glccl_hf.modeling.glim import GLCCLScoreMatrices, GLIMScorer
 from glccl_hf.modeling.losses import csc_loss, infonce_loss
 from huggingface_hub.errors import StrictDataclassClassValidationError, StrictDataclassFieldValidationError
 from modeling_fixtures import (
@@ -54,18 +54,18 @@ def _naive(model, text, video):
         text.word_embeds,
         text.word_mask,
         video.frame_embeds,
-        video.frame_mask,
+        video.video_mask,
         naive_matrices(model),
         model.logit_scale_value(),
         mask_padded_words=config.mask_padded_words,
         mask_padded_frames=config.mask_padded_frames,
         text_guided=config.text_guided,
-        tau=config.glim_temperature,
-        sharpness=config.interaction_temperature,
+        glim_temperature=config.glim_temperature,
+        interaction_temperature=config.interaction_temperature,
     )
 
 
-# A CPU cache budget of 384 elements splits the frame-word score of a 5 x 3 tile into chunks of 2, 2 and 1 texts.
+# A CPU cache budget of 384 elements splits the frame-word score of a 5 x 3 block into chunks of 2, 2 and 1 texts.
 FRAME_WORD_CHUNKS = [pytest.param(None, id="one-chunk"), pytest.param(384, id="chunked")]
 
 
@@ -102,7 +102,7 @@ def test_similarity_float32_matches_naive_float64():
 @pytest.mark.parametrize("cache_budget", FRAME_WORD_CHUNKS)
 def test_loss_and_gradients_match_naive_formulation(mode, cache_budget, monkeypatch):
     if cache_budget is not None:
-        monkeypatch.setattr(GLIMScorer, "cpu_cache_budget", cache_budget)  # 3-text tiles in chunks of 2 and 1
+        monkeypatch.setattr(GLIMScorer, "cpu_cache_budget", cache_budget)  # 3-text blocks in chunks of 2 and 1
     model = tiny_model(**mode).double()
     text, video = _features(model, [6, 2, 4, 1], [4, 2, 1, 3])
     leaves = {
@@ -111,7 +111,7 @@ def test_loss_and_gradients_match_naive_formulation(mode, cache_budget, monkeypa
         "frames": video.frame_embeds.clone().requires_grad_(),
     }
     text = GLCCLTextFeatures(pooler_output=leaves["sentence"], word_embeds=leaves["words"], word_mask=text.word_mask)
-    video = GLCCLVideoFeatures(pooler_output=leaves["frames"], frame_mask=video.frame_mask)
+    video = GLCCLVideoFeatures(pooler_output=leaves["frames"], video_mask=video.video_mask)
     weight = model.config.csc_loss_weight
     params = [leaves["sentence"], leaves["words"], leaves["frames"], *model.score_heads.parameters(), model.logit_scale]
 
@@ -308,7 +308,10 @@ def test_gradient_checkpointing_gives_the_same_gradients():
     for checkpointing in (False, True):
         model = tiny_model().train()
         if checkpointing:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            if hasattr(model, "activation_checkpointing_enable"):  # the name README recommends
+                model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+            else:  # transformers before it: the former name
+                model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
             assert model.temporal_encoder.encoder.layers[0].gradient_checkpointing
         model(*inputs, return_loss=True).loss.backward()
         grads.append({name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None})
@@ -371,7 +374,8 @@ def test_save_and_load_round_trip(tmp_path):
         "AutoModel": "modeling_glccl.GLCCLModel",
     }
     assert (tmp_path / "model.safetensors").is_file()
-    for name in ("modeling_glccl.py", "configuration_glccl.py", "glim.py", "losses.py", "distributed.py"):
+    model_code = ("modeling_glccl.py", "configuration_glccl.py", "outputs_glccl.py", "glim.py", "losses.py")
+    for name in (*model_code, "distributed.py", "checks.py"):
         assert (tmp_path / name).is_file(), name
     assert isinstance(AutoConfig.from_pretrained(tmp_path), GLCCLConfig)
     for loaded in (GLCCLModel.from_pretrained(tmp_path), AutoModel.from_pretrained(tmp_path)):
@@ -523,9 +527,7 @@ def test_config_fields_are_typed_and_validated():
         config.validate()
 
 
-@pytest.mark.skipif(
-    not hasattr(GLCCLModel, "activation_checkpointing_enable"), reason="this transformers predates it"
-)
+@pytest.mark.skipif(not hasattr(GLCCLModel, "activation_checkpointing_enable"), reason="this transformers predates it")
 def test_activation_checkpointing_reaches_every_encoder():
     model = tiny_model().train()
     model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
@@ -562,9 +564,29 @@ def test_features_are_built_from_stored_tensors_under_their_paper_names():
         rebuilt_text = GLCCLTextFeatures(
             sentence_embeds=text.sentence_embeds, word_embeds=text.word_embeds, word_mask=text.word_mask
         )
-        rebuilt_video = GLCCLVideoFeatures(frame_embeds=video.frame_embeds, frame_mask=video.frame_mask)
+        rebuilt_video = GLCCLVideoFeatures(frame_embeds=video.frame_embeds, video_mask=video.video_mask)
         torch.testing.assert_close(
             model.similarity(rebuilt_text, rebuilt_video), model.similarity(text, video), rtol=0, atol=0
         )
     with pytest.raises(TypeError, match="same field"):
         GLCCLVideoFeatures(frame_embeds=video.frame_embeds, pooler_output=video.frame_embeds)
+
+
+def test_former_names_still_work_and_warn():
+    # The mask of real frames has one name, the model's `video_mask` input; `frame_mask` was the features' name.
+    model = tiny_model()
+    pixel_values, video_mask = video_batch([2, 4])
+    with torch.no_grad():
+        video = model.get_video_features(pixel_values, video_mask)
+    assert video.video_mask.tolist() == video_mask.tolist()
+    with pytest.warns(FutureWarning, match="video_mask"):
+        assert video.frame_mask is video.video_mask
+    with pytest.warns(FutureWarning, match="video_mask"):
+        rebuilt = GLCCLVideoFeatures(frame_embeds=video.frame_embeds, frame_mask=video.video_mask)
+    assert rebuilt.video_mask is video.video_mask
+    with pytest.raises(TypeError, match="same field"), pytest.warns(FutureWarning):
+        GLCCLVideoFeatures(frame_embeds=video.frame_embeds, frame_mask=video_mask, video_mask=video_mask)
+    # The eight score matrices are not heads: the class's former name warns and gives the same class.
+    with pytest.warns(FutureWarning, match="GLCCLScoreMatrices"):
+        from glccl_hf.modeling.glim import GLCCLScoreHeads
+    assert GLCCLScoreHeads is GLCCLScoreMatrices and isinstance(model.score_heads, GLCCLScoreMatrices)

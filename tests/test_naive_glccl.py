@@ -15,8 +15,8 @@ def _inputs(Bt=3, Bv=2, Nw=5, Nf=4, D=8, seed=0):
     w = torch.randn(Bt, Nw, D, generator=gen, dtype=DT)
     X = torch.randn(Bv, Nf, D, generator=gen, dtype=DT)
     word_mask = torch.ones(Bt, Nw, dtype=torch.long)
-    frame_mask = torch.ones(Bv, Nf, dtype=torch.long)
-    return s, w, word_mask, X, frame_mask
+    video_mask = torch.ones(Bv, Nf, dtype=torch.long)
+    return s, w, word_mask, X, video_mask
 
 
 def _random_mats(D, Nw, seed=1):
@@ -36,37 +36,37 @@ def _cos(a, b):
 @pytest.mark.parametrize("text_guided", [True, False])
 @pytest.mark.parametrize("masks", [False, True])
 def test_shapes_and_finite(text_guided, masks):
-    s, w, word_mask, X, frame_mask = _inputs()
+    s, w, word_mask, X, video_mask = _inputs()
     word_mask[:, -2:] = 0
-    frame_mask[1, -1] = 0
-    fused, parts = naive_glccl_scores(s, w, word_mask, X, frame_mask, _random_mats(8, 5), 30.0,
+    video_mask[1, -1] = 0
+    fused, parts = naive_glccl_scores(s, w, word_mask, X, video_mask, _random_mats(8, 5), 30.0,
                                       mask_padded_words=masks, mask_padded_frames=masks, text_guided=text_guided)
     assert fused.shape == (3, 2) and parts.shape == (4, 3, 2)
     assert fused.dtype == DT and parts.dtype == DT
     assert torch.isfinite(parts).all()
     torch.testing.assert_close(fused, parts.mean(dim=0))
-    v_hat, g_hat = naive_glim(s, w, X, frame_mask, mask_padded_frames=masks, text_guided=text_guided)
+    v_hat, g_hat = naive_glim(s, w, X, video_mask, mask_padded_frames=masks, text_guided=text_guided)
     assert v_hat.shape == (3, 2, 8) and g_hat.shape == (3, 2, 5, 8)
 
 
 def test_single_frame_identity_matrices():
     """Nf = 1: every guided summary is that frame, so S_vs = S_sf = lambda * cos(s, frame) with identity matrices."""
-    s, w, word_mask, X, frame_mask = _inputs(Nf=1)
+    s, w, word_mask, X, video_mask = _inputs(Nf=1)
     lam = 17.0
-    fused, parts = naive_glccl_scores(s, w, word_mask, X, frame_mask, identity_matrices(8, 5), lam)
+    fused, parts = naive_glccl_scores(s, w, word_mask, X, video_mask, identity_matrices(8, 5), lam)
     expected = lam * _cos(s[:, None, :], X[None, :, 0, :])  # [Bt, Bv]
     torch.testing.assert_close(parts[0], expected)
     torch.testing.assert_close(parts[2], expected)  # N[a, b, u] is the same for every u; the softmax weights sum to 1
-    v_hat, g_hat = naive_glim(s, w, X, frame_mask)
+    v_hat, g_hat = naive_glim(s, w, X, video_mask)
     frame_hat = X[:, 0] / X[:, 0].norm(dim=-1, keepdim=True)
     torch.testing.assert_close(v_hat, frame_hat[None].expand(3, 2, 8))
     torch.testing.assert_close(g_hat, frame_hat[None, :, None].expand(3, 2, 5, 8))
 
 
 def test_unguided_is_the_masked_mean_of_frames():
-    s, w, word_mask, X, frame_mask = _inputs()
-    frame_mask[0, 2:] = 0
-    v_hat, g_hat = naive_glim(s, w, X, frame_mask, mask_padded_frames=True, text_guided=False)
+    s, w, word_mask, X, video_mask = _inputs()
+    video_mask[0, 2:] = 0
+    v_hat, g_hat = naive_glim(s, w, X, video_mask, mask_padded_frames=True, text_guided=False)
     means = torch.stack([X[0, :2].mean(0), X[1].mean(0)])
     means = means / means.norm(dim=-1, keepdim=True)
     torch.testing.assert_close(v_hat, means[None].expand(3, 2, 8))
@@ -74,70 +74,70 @@ def test_unguided_is_the_masked_mean_of_frames():
 
 
 def test_padded_words_are_invisible_when_masked():
-    s, w, word_mask, X, frame_mask = _inputs()
+    s, w, word_mask, X, video_mask = _inputs()
     word_mask[0, 3:] = 0
     word_mask[2, 4:] = 0
     mats = _random_mats(8, 5)
     w2 = w.clone()
     w2[word_mask == 0] = 5 * torch.randn(3, 8, dtype=DT)  # alter every padded token's features
     kw = dict(mask_padded_words=True)
-    fused1, parts1 = naive_glccl_scores(s, w, word_mask, X, frame_mask, mats, 40.0, **kw)
-    fused2, parts2 = naive_glccl_scores(s, w2, word_mask, X, frame_mask, mats, 40.0, **kw)
+    fused1, parts1 = naive_glccl_scores(s, w, word_mask, X, video_mask, mats, 40.0, **kw)
+    fused2, parts2 = naive_glccl_scores(s, w2, word_mask, X, video_mask, mats, 40.0, **kw)
     torch.testing.assert_close(parts1, parts2)
     # all-zero padded features (0/0 when normalised) must not leak either
     w3 = w.clone()
     w3[word_mask == 0] = 0.0
-    _, parts3 = naive_glccl_scores(s, w3, word_mask, X, frame_mask, mats, 40.0, **kw)
+    _, parts3 = naive_glccl_scores(s, w3, word_mask, X, video_mask, mats, 40.0, **kw)
     torch.testing.assert_close(parts1, parts3)
     # the test is sensitive: without the mask the padded tokens do change the scores
-    _, parts4 = naive_glccl_scores(s, w, word_mask, X, frame_mask, mats, 40.0)
-    _, parts5 = naive_glccl_scores(s, w2, word_mask, X, frame_mask, mats, 40.0)
+    _, parts4 = naive_glccl_scores(s, w, word_mask, X, video_mask, mats, 40.0)
+    _, parts5 = naive_glccl_scores(s, w2, word_mask, X, video_mask, mats, 40.0)
     assert not torch.allclose(parts4[1:], parts5[1:])
     torch.testing.assert_close(parts4[0], parts5[0])  # S_vs never looks at words
 
 
 def test_masked_words_equal_truncated_text():
     """With mask_padded_words, text a with n real leading tokens scores like that text cut to n tokens (W cut too)."""
-    s, w, word_mask, X, frame_mask = _inputs()
+    s, w, word_mask, X, video_mask = _inputs()
     lengths = [3, 5, 2]
     for a, n in enumerate(lengths):
         word_mask[a, n:] = 0
     mats = _random_mats(8, 5)
-    _, parts = naive_glccl_scores(s, w, word_mask, X, frame_mask, mats, 25.0, mask_padded_words=True)
+    _, parts = naive_glccl_scores(s, w, word_mask, X, video_mask, mats, 25.0, mask_padded_words=True)
     for a, n in enumerate(lengths):
         cut = {k: (m if k in ("W_g", "W_loc") else m[:n, :n]) for k, m in mats.items()}
-        _, parts_a = naive_glccl_scores(s[a:a + 1], w[a:a + 1, :n], word_mask[a:a + 1, :n], X, frame_mask, cut, 25.0)
+        _, parts_a = naive_glccl_scores(s[a:a + 1], w[a:a + 1, :n], word_mask[a:a + 1, :n], X, video_mask, cut, 25.0)
         torch.testing.assert_close(parts[:, a], parts_a[:, 0])
 
 
 @pytest.mark.parametrize("text_guided", [True, False])
 def test_padded_frames_are_invisible_when_masked(text_guided):
-    s, w, word_mask, X, frame_mask = _inputs(Nf=6)
-    frame_mask[0, 4:] = 0
-    frame_mask[1, 1:] = 0
+    s, w, word_mask, X, video_mask = _inputs(Nf=6)
+    video_mask[0, 4:] = 0
+    video_mask[1, 1:] = 0
     mats = _random_mats(8, 5)
     X2 = X.clone()
-    X2[frame_mask == 0] = 3 * torch.randn(int((frame_mask == 0).sum()), 8, dtype=DT)
+    X2[video_mask == 0] = 3 * torch.randn(int((video_mask == 0).sum()), 8, dtype=DT)
     kw = dict(mask_padded_frames=True, text_guided=text_guided)
-    _, parts1 = naive_glccl_scores(s, w, word_mask, X, frame_mask, mats, 40.0, **kw)
-    _, parts2 = naive_glccl_scores(s, w, word_mask, X2, frame_mask, mats, 40.0, **kw)
+    _, parts1 = naive_glccl_scores(s, w, word_mask, X, video_mask, mats, 40.0, **kw)
+    _, parts2 = naive_glccl_scores(s, w, word_mask, X2, video_mask, mats, 40.0, **kw)
     torch.testing.assert_close(parts1, parts2)
     # truncation equivalence, video by video
     for b, n in enumerate([4, 1]):
-        _, parts_b = naive_glccl_scores(s, w, word_mask, X[b:b + 1, :n], frame_mask[b:b + 1, :n], mats, 40.0,
+        _, parts_b = naive_glccl_scores(s, w, word_mask, X[b:b + 1, :n], video_mask[b:b + 1, :n], mats, 40.0,
                                         text_guided=text_guided)
         torch.testing.assert_close(parts1[:, :, b], parts_b[:, :, 0])
     # sensitivity: unmasked, the padded frames matter
-    _, parts3 = naive_glccl_scores(s, w, word_mask, X, frame_mask, mats, 40.0, text_guided=text_guided)
-    _, parts4 = naive_glccl_scores(s, w, word_mask, X2, frame_mask, mats, 40.0, text_guided=text_guided)
+    _, parts3 = naive_glccl_scores(s, w, word_mask, X, video_mask, mats, 40.0, text_guided=text_guided)
+    _, parts4 = naive_glccl_scores(s, w, word_mask, X2, video_mask, mats, 40.0, text_guided=text_guided)
     assert not torch.allclose(parts3, parts4)
 
 
 def test_scores_scale_with_lambda_and_csc_is_invariant():
-    s, w, word_mask, X, frame_mask = _inputs(Bt=4, Bv=4)
+    s, w, word_mask, X, video_mask = _inputs(Bt=4, Bv=4)
     mats = _random_mats(8, 5)
-    fused1, parts1 = naive_glccl_scores(s, w, word_mask, X, frame_mask, mats, 1.0)
-    fused2, parts2 = naive_glccl_scores(s, w, word_mask, X, frame_mask, mats, torch.tensor(73.0, dtype=DT))
+    fused1, parts1 = naive_glccl_scores(s, w, word_mask, X, video_mask, mats, 1.0)
+    fused2, parts2 = naive_glccl_scores(s, w, word_mask, X, video_mask, mats, torch.tensor(73.0, dtype=DT))
     torch.testing.assert_close(parts2, 73.0 * parts1)
     csc1, csc2 = naive_csc_loss(parts1), naive_csc_loss(parts2)
     assert csc1 > 0
@@ -147,8 +147,8 @@ def test_scores_scale_with_lambda_and_csc_is_invariant():
 
 
 def test_loss_by_hand():
-    s, w, word_mask, X, frame_mask = _inputs(Bt=3, Bv=3)
-    fused, parts = naive_glccl_scores(s, w, word_mask, X, frame_mask, _random_mats(8, 5), 50.0)
+    s, w, word_mask, X, video_mask = _inputs(Bt=3, Bv=3)
+    fused, parts = naive_glccl_scores(s, w, word_mask, X, video_mask, _random_mats(8, 5), 50.0)
     total, nce, csc = naive_glccl_loss(fused, parts, 0.5)
     rows = sum(-torch.log_softmax(fused[i], 0)[i] for i in range(3)) / 3
     cols = sum(-torch.log_softmax(fused[:, i], 0)[i] for i in range(3)) / 3
@@ -161,15 +161,16 @@ def test_loss_by_hand():
 
 
 def test_batch_of_one_is_finite():
-    s, w, word_mask, X, frame_mask = _inputs(Bt=1, Bv=1)
-    fused, parts = naive_glccl_scores(s, w, word_mask, X, frame_mask, identity_matrices(8, 5), 100.0)
+    s, w, word_mask, X, video_mask = _inputs(Bt=1, Bv=1)
+    fused, parts = naive_glccl_scores(s, w, word_mask, X, video_mask, identity_matrices(8, 5), 100.0)
     total, nce, csc = naive_glccl_loss(fused, parts, 0.5)
     assert math.isfinite(total.item())
     assert nce.item() == 0.0 and csc.item() == 0.0
 
 
 def _transcribed_reference(s, w, X, mats, lam):
-    """The reference's layout (matmul on the softmax, permutes around it), no masks, tau 5, sharpness 1e-2."""
+    """The reference's layout (matmul on the softmax, permutes around it), no masks, GLIM temperature 5,
+    interaction temperature 1e-2."""
     alpha = torch.softmax(torch.einsum("ad,bvd->abv", s, X) / 5, dim=-1)
     v = torch.einsum("abv,bvd->abd", alpha, X)
     v = v / v.norm(dim=-1, keepdim=True)
@@ -203,15 +204,15 @@ def _transcribed_reference(s, w, X, mats, lam):
 
 
 def test_orientation_matches_reference_transcription():
-    s, w, word_mask, X, frame_mask = _inputs(Bt=3, Bv=4, Nw=6, Nf=5, D=8)
+    s, w, word_mask, X, video_mask = _inputs(Bt=3, Bv=4, Nw=6, Nf=5, D=8)
     # smaller feature spread so the sharp (1/0.01) softmaxes are not one-hot and every W entry matters
     w = s[:, None, :] + 0.05 * w
     X = X.mean(dim=1, keepdim=True) + 0.05 * X
     mats = _random_mats(8, 6)
-    _, parts = naive_glccl_scores(s, w, word_mask, X, frame_mask, mats, 30.0)
+    _, parts = naive_glccl_scores(s, w, word_mask, X, video_mask, mats, 30.0)
     torch.testing.assert_close(parts, _transcribed_reference(s, w, X, mats, 30.0))
     # and the orientation is really tested: transposing the token matrices changes scores 2-4
     mats_t = {k: (m if k in ("W_g", "W_loc") else m.T) for k, m in mats.items()}
-    _, parts_t = naive_glccl_scores(s, w, word_mask, X, frame_mask, mats_t, 30.0)
+    _, parts_t = naive_glccl_scores(s, w, word_mask, X, video_mask, mats_t, 30.0)
     for i in (1, 2, 3):
         assert not torch.allclose(parts[i], parts_t[i])

@@ -108,6 +108,16 @@ def test_real_clip_vocabulary(clip_tokenizer: CLIPTokenizer) -> None:
     assert long[0] == 49406 and long[31] == 49407 and long[1:31].ne(0).all()
 
 
+def test_tokenizer_without_sot_eot_is_refused(tmp_path: Path) -> None:
+    # The tokenizer lays out SOT ... EOT itself (then the reference's id-0 padding): one that does not is an error.
+    from tokenizers import processors
+
+    tokenizer = write_clip_tokenizer(tmp_path, [("c", "a"), ("ca", "t</w>")])
+    tokenizer.backend_tokenizer.post_processor = processors.ByteLevel(trim_offsets=False)
+    with pytest.raises(ValueError, match="does not add SOT/EOT"):
+        GLCCLProcessor(tokenizer, max_words=8)(text=["a cat"])
+
+
 def test_html_entities_are_unescaped_as_openai_clip_does(tiny_tokenizer: CLIPTokenizer) -> None:
     processor = GLCCLProcessor(tiny_tokenizer, max_words=12)
     plain = processor.tokenize(["the cat & the dog"])["input_ids"]
@@ -321,7 +331,7 @@ def test_sample_frames_are_load_videos_frames_before_normalisation(tiny_tokenize
 
 # ------------------------------------------------------------------------------------------------ remote code
 
-PROCESSOR_CODE = ("processing_glccl.py", "video_glccl.py")
+PROCESSOR_CODE = ("processing_glccl.py", "video_glccl.py", "frame_processing_glccl.py", "checks.py")
 
 
 @pytest.fixture()
