@@ -66,6 +66,7 @@ MODEL_FILES = {
     "glim.py",
     "losses.py",
     "distributed.py",
+    "outputs_glccl.py",
 }
 SHARED_CODE = {"checks.py"}  # imported by both the model's and the processor's remote code
 PROCESSOR_FILES = {
@@ -74,6 +75,7 @@ PROCESSOR_FILES = {
     "tokenizer_config.json",
     "processing_glccl.py",
     "video_glccl.py",
+    "frame_processing_glccl.py",
 }
 # What Trainer.evaluate returns: prefixed metrics plus bookkeeping.
 
