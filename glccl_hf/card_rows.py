@@ -52,7 +52,7 @@ def architecture_rows(config: Any, model: Any | None) -> list[tuple[str, str]]:
         ),
         ("GLIM", "text-guided" if config.text_guided else "uniform frame weights (mean-pooling ablation)"),
         ("GLIM temperature", format_number(config.glim_temperature)),
-        ("Score sharpness", format_number(config.interaction_temperature)),
+        ("Interaction temperature", format_number(config.interaction_temperature)),
     ]
     if model is not None and hasattr(model, "num_parameters"):
         rows.append(("Parameters", f"{model.num_parameters() / 1e6:.1f} M"))

@@ -210,7 +210,7 @@ def encode_videos(
             settings are read from it instead of decoded (same features; a video it lacks is decoded).
 
     Returns:
-        GLCCLVideoFeatures with ``frame_embeds`` [videos, frames, D] and ``frame_mask`` [videos, frames], on `device`.
+        GLCCLVideoFeatures with ``frame_embeds`` [videos, frames, D] and ``video_mask`` [videos, frames], on `device`.
     """
     features, _ = encode_available_videos(
         model,

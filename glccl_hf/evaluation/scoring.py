@@ -45,7 +45,7 @@ def score_features(
         model: a GLCCLModel.
         text_features, video_features: from :func:`encode_texts` / :func:`encode_videos` (or the model's
             ``get_text_features`` / ``get_video_features``), on the model's device.
-        block_size: tile size of the exact scorer (``GLCCLModel.similarity``); None chooses it.
+        block_size: texts and videos per block of the exact scorer (``GLCCLModel.similarity``); None chooses it.
 
     Returns:
         [texts, videos] on the CPU.
@@ -142,7 +142,7 @@ def score_dataset(
         batch_size: texts and videos per forward pass.
         num_workers: DataLoader workers decoding videos.
         device: run on this device (the model is moved there); default: the model's device.
-        block_size: tile size of the exact scorer.
+        block_size: texts and videos per block of the exact scorer.
         progress: show tqdm bars.
         on_error: "raise" (default): a missing or undecodable video stops the evaluation with an error naming the
             file; "skip": such a video is left out with its captions, logged, and listed in the result.
