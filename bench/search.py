@@ -9,8 +9,8 @@ proxies (mean of normalised frames, max over frames, the stage-2 score itself) a
 Part 2, latency and memory (random features at ViT-B/32 sizes: D = 512, 12 frames, 32 words): index build time,
 bytes per segment, p50 / p95 ms per query of each stage and in total, exhaustive scoring, peak memory.
 
-    python bench/search.py                          # recall + 10k and 100k segments
-    python bench/search.py --sizes 10000 100000 1000000   # adds 1M (about 12 GB on disk, several minutes)
+    python -m bench.search                          # recall + 10k and 100k segments
+    python -m bench.search --sizes 10000 100000 1000000   # adds 1M (about 12 GB on disk, several minutes)
 
 The demo model is trained once (about 4 min) into bench_output/search_demo/glccl and reused. Results are printed as
 markdown and written to bench_output/search/results.json.
@@ -30,11 +30,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from glccl_hf import GLCCLConfig, GLCCLModel, GLCCLProcessor, GLCCLTextFeatures
-from glccl_hf.data import load_retrieval_dataset, load_synthetic_tokenizer, make_synthetic_corpus
+from bench import models
+from glccl_hf import GLCCLModel, GLCCLProcessor, GLCCLTextFeatures
+from glccl_hf.data import load_synthetic_tokenizer, make_synthetic_corpus
 from glccl_hf.data.synthetic import SCENE_SEPARATOR
-from glccl_hf.demo import DemoSettings, train_variant
+from glccl_hf.demo import DemoSettings
 from glccl_hf.search import VideoIndex, cascade
+from glccl_hf.search.ranking import text_row
 
 OUTPUT = Path("bench_output")
 DEMO_DIR = OUTPUT / "search_demo"
@@ -45,24 +47,7 @@ RECALL_AT = 10
 
 def demo_checkpoint() -> Path:
     """The demo GLCCL (glccl_hf.demo defaults) with its processor; trained here the first time."""
-    checkpoint = DEMO_DIR / "glccl"
-    if (checkpoint / "model.safetensors").exists() and (checkpoint / "processor_config.json").exists():
-        return checkpoint
-    settings = DemoSettings()
-    if (DEMO_DIR / "data").exists():
-        shutil.rmtree(DEMO_DIR / "data")
-    corpus = make_synthetic_corpus(DEMO_DIR / "data", settings.n_train, settings.n_test, seed=settings.seed)
-    processor = GLCCLProcessor(
-        load_synthetic_tokenizer(corpus),
-        max_words=settings.max_words,
-        max_frames=settings.max_frames,
-        image_size=settings.image_size,
-    )
-    train, test = load_retrieval_dataset(corpus, "train"), load_retrieval_dataset(corpus, "test")
-    metrics, _ = train_variant("glccl", {}, train, test, processor, settings, DEMO_DIR)
-    processor.save_pretrained(checkpoint)
-    print(f"trained the demo model: {metrics}")
-    return checkpoint
+    return models.demo_checkpoint(DEMO_DIR, DemoSettings())
 
 
 # ------------------------------------------------------------------------------------------------------ recall
@@ -220,27 +205,18 @@ def recall_study(videos: int, queries: int) -> dict:
 def latency_model(tokenizer) -> tuple[GLCCLModel, GLCCLProcessor]:
     """GLCCL with ViT-B/32's joint space (D = 512, 12 frames, 32 words): the sizes the stored features and the exact
     scorer depend on. The towers are tiny: query encoding is measured separately."""
-    encoder = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=1, num_attention_heads=2)
-    config = GLCCLConfig(
-        text_config=dict(
-            encoder,
-            vocab_size=len(tokenizer),
-            max_position_embeddings=32,
-            bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=0,
-        ),
-        vision_config=dict(encoder, image_size=32, patch_size=16),
+    model = models.random_glccl(
+        width=64,
         projection_dim=512,
         max_words=32,
         max_frames=12,
+        image_size=32,
+        patch_size=16,
+        tokenizer=tokenizer,
+        max_positions=32,
         temporal_layers=1,
+        heads_noise=0.02,
     )
-    torch.manual_seed(0)
-    model = GLCCLModel(config).eval()
-    with torch.no_grad():
-        for matrix in model.score_heads.parameters():
-            matrix.add_(0.02 * torch.randn_like(matrix))
     return model, GLCCLProcessor(tokenizer, max_words=32, max_frames=12, image_size=32)
 
 
@@ -307,7 +283,7 @@ def latency_study(size: int, tokenizer, queries: int, exhaustive_queries: int, c
     totals = []
     for q in range(queries):
         start = time.perf_counter()
-        index.search_features(GLCCLTextFeatures(**{k: v[q : q + 1] for k, v in text.items()}), 10, timings=timings)
+        index.search_features(text_row(text, q), 10, timings=timings)
         totals.append(time.perf_counter() - start)
     search_peak = peak_rss_mb()
     flat_ids = index.segment_ids()[: min(size, 10_000)]
@@ -321,9 +297,7 @@ def latency_study(size: int, tokenizer, queries: int, exhaustive_queries: int, c
         flat_times.append(time.perf_counter() - start)
     exhaustive: dict[str, list[float]] = {}
     for q in range(exhaustive_queries):
-        index.search_features(
-            GLCCLTextFeatures(**{k: v[q : q + 1] for k, v in text.items()}), 10, exhaustive=True, timings=exhaustive
-        )
+        index.search_features(text_row(text, q), 10, exhaustive=True, timings=exhaustive)
     return {
         "segments": size,
         "write_seconds": write_seconds,
