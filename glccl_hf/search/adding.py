@@ -118,31 +118,6 @@ def gather(entries: list[dict[str, Any]], report: AddReport, world: int) -> list
 # ---------------------------------------------------------------------------------------- precomputed features
 
 
-def check_features(
-    manifest: dict[str, Any],
-    frame_embeds: torch.Tensor,
-    frame_mask: torch.Tensor,
-    videos: Sequence[str],
-    starts: Sequence[float],
-    ends: Sequence[float],
-) -> int:
-    """The number of segments, after checking the shapes against the index's and the mask's prefix form."""
-    frames, dim = manifest["frames"], manifest["dim"]
-    if frame_embeds.ndim != 3 or tuple(frame_embeds.shape[1:]) != (frames, dim):
-        raise ValueError(f"frame_embeds must be [segments, {frames}, {dim}], got {list(frame_embeds.shape)}")
-    count = frame_embeds.shape[0]
-    if tuple(frame_mask.shape) != (count, frames):
-        raise ValueError(f"frame_mask must be [{count}, {frames}], got {list(frame_mask.shape)}")
-    mask = frame_mask.bool()
-    prefix = torch.arange(frames)[None, :] < mask.sum(1, keepdim=True)
-    if not bool((mask == prefix).all()) or not bool(mask[:, 0].all()):
-        raise ValueError("frame_mask must mark at least one frame per segment, the real frames first")
-    for name, values in (("videos", videos), ("starts", starts), ("ends", ends)):
-        if len(values) != count:
-            raise ValueError(f"{name} has {len(values)} entries for {count} segments")
-    return count
-
-
 def default_times(sampling: dict[str, Any], start: float, end: float, num_frames: int) -> list[float]:
     """The times the processor samples in `[start, end)`, or `num_frames` evenly spaced ones if it samples more."""
     times = sample_timestamps(max(end - start, 0.0), sampling["max_frames"], sampling["sample_fps"])
@@ -160,8 +135,21 @@ def feature_rows(
     ends: Sequence[float],
     frame_times: Sequence[Sequence[float]] | None,
 ) -> dict[str, list[Any]]:
-    """Shard rows of precomputed segments (see `VideoIndex.add_features`), checked against the index."""
-    count = check_features(manifest, frame_embeds, frame_mask, videos, starts, ends)
+    """Shard rows of precomputed segments (see `VideoIndex.add_features`), after checking the shapes against the
+    index's and the mask's form (the real frames first)."""
+    frames, dim = manifest["frames"], manifest["dim"]
+    if frame_embeds.ndim != 3 or tuple(frame_embeds.shape[1:]) != (frames, dim):
+        raise ValueError(f"frame_embeds must be [segments, {frames}, {dim}], got {list(frame_embeds.shape)}")
+    count = frame_embeds.shape[0]
+    if tuple(frame_mask.shape) != (count, frames):
+        raise ValueError(f"frame_mask must be [{count}, {frames}], got {list(frame_mask.shape)}")
+    mask = frame_mask.bool()
+    prefix = torch.arange(frames)[None, :] < mask.sum(1, keepdim=True)
+    if not bool((mask == prefix).all()) or not bool(mask[:, 0].all()):
+        raise ValueError("frame_mask must mark at least one frame per segment, the real frames first")
+    for name, values in (("videos", videos), ("starts", starts), ("ends", ends)):
+        if len(values) != count:
+            raise ValueError(f"{name} has {len(values)} entries for {count} segments")
     num_frames = frame_mask.sum(1).tolist()
     if frame_times is None:
         sampling = manifest["sampling"]

@@ -26,7 +26,7 @@ from .encoding import EncodedBatch, encode_files
 from .model_setup import PROCESSOR_DIR
 from .ranking import DEFAULT_CANDIDATES, DEFAULT_NPROBE, DEFAULT_WIDEN, SearchHit
 from .segments import VideoFile, discover
-from .store import Registry, SegmentStore
+from .store import Registry, SegmentStore, segments_of
 from .writer import LOCK_FILE, IndexWriter, exclusive
 
 __all__ = [
@@ -284,16 +284,7 @@ class VideoIndex:
         if isinstance(videos, (str, os.PathLike)):
             videos = [videos]
         with self._writing() as writer:
-            registry = self._store.registry()
-            ids: list[int] = []
-            for video in videos:
-                name = os.fspath(video)
-                matches = [name] if name in registry else []
-                path = os.path.abspath(name)
-                if not matches:
-                    matches = [v for v in registry if v == path or v.startswith(path.rstrip(os.sep) + os.sep)]
-                for match in matches:
-                    ids += registry.pop(match)[2]
+            ids = segments_of(self._store.registry(), videos)
             if ids:
                 writer.append([], ids)
                 writer.commit()

@@ -6,7 +6,8 @@ Segment ids are `shard.first_id + row`; removed segments keep their id (and byte
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -144,3 +145,18 @@ class SegmentStore:
             owners = np.concatenate([o for _, o in chunks]) if chunks else np.empty(0, np.int64)
             self._tail = (vectors, owners)
         return self._tail
+
+
+def segments_of(registry: Registry, videos: Iterable[str | os.PathLike]) -> list[int]:
+    """Live segment ids of `videos`, each given by its name as indexed, its path, or a folder (every video under it)."""
+    registry = dict(registry)
+    ids: list[int] = []
+    for video in videos:
+        name = os.fspath(video)
+        path = os.path.abspath(name)
+        matches = [name] if name in registry else []
+        if not matches:
+            matches = [v for v in registry if v == path or v.startswith(path.rstrip(os.sep) + os.sep)]
+        for match in matches:
+            ids += registry.pop(match)[2]
+    return ids
