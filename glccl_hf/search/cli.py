@@ -22,7 +22,8 @@ from .index import DEFAULT_CANDIDATES, DEFAULT_SEGMENT_SECONDS, VideoIndex
 from .storage import MANIFEST
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
+    """The `glccl-search` command line: add, search, remove, status and serve."""
     parser = argparse.ArgumentParser(
         prog="glccl-search", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -146,7 +147,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     command = {"add": _add, "search": _search, "remove": _remove, "status": _status, "serve": _serve}[args.command]
     return command(args)
 
