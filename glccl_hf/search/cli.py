@@ -140,8 +140,10 @@ def _serve(args: argparse.Namespace) -> int:
     except ImportError as err:
         raise SystemExit(f"glccl-search serve: {err}") from err
     if args.host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"warning: serving on {args.host}: anyone who can reach it can search and watch the indexed videos",
-              file=sys.stderr)
+        print(
+            f"warning: serving on {args.host}: anyone who can reach it can search and watch the indexed videos",
+            file=sys.stderr,
+        )
     launch(_open(args), host=args.host, port=args.port, share=args.share, k=args.k, min_score=args.min_score)
     return 0
 

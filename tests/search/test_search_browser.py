@@ -64,8 +64,10 @@ def test_page_shows_thumbnails_plays_the_hit_and_answers_in_time(browser, tmp_pa
         assert player.get_attribute("data-start") == f"{expected[0].start:.3f}"
         # The browser fetched the indexed file through the file route and can play it (metadata loaded, no error).
         state = WebDriverWait(browser, 30).until(
-            lambda d: d.execute_script("const v = document.getElementById('glccl-player'); "
-                                       "return v.readyState >= 1 || v.error ? [v.readyState, v.error] : null")
+            lambda d: d.execute_script(
+                "const v = document.getElementById('glccl-player'); "
+                "return v.readyState >= 1 || v.error ? [v.readyState, v.error] : null"
+            )
         )
         assert state[1] is None
         WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#glccl-strip img"))
@@ -75,5 +77,7 @@ def test_page_shows_thumbnails_plays_the_hit_and_answers_in_time(browser, tmp_pa
     record = {"segments": len(index), "k": K, "first_ms": times_ms[0], "next_ms": statistics.median(times_ms[1:])}
     (tmp_path / "latency.json").write_text(json.dumps(record))
     with capsys.disabled():
-        print(f"\nsearch page answer time (browser, tiny model, {len(index)} segments, k={K}): "
-              f"first {times_ms[0]:.0f} ms, then median {record['next_ms']:.0f} ms")
+        print(
+            f"\nsearch page answer time (browser, tiny model, {len(index)} segments, k={K}): "
+            f"first {times_ms[0]:.0f} ms, then median {record['next_ms']:.0f} ms"
+        )
