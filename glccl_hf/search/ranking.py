@@ -15,7 +15,7 @@ from ..modeling.modeling_glccl import GLCCLModel, GLCCLTextFeatures
 from . import cascade
 from .store import SegmentStore
 
-# Segments scored exactly per query, and stage 1's proposals per exact candidate (see README "Search your own videos").
+# Segments scored exactly per query, and stage 1's proposals per exact candidate (recall measured by bench/search.py).
 DEFAULT_CANDIDATES = 100
 DEFAULT_WIDEN = 4
 DEFAULT_NPROBE = 32
