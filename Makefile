@@ -37,7 +37,7 @@ lint: install
 	$(PY) -m ruff check .
 
 bench: install
-	$(PY) bench/similarity.py
+	$(PY) -m bench.similarity
 
 clean:
 	rm -rf $(VENV) build *.egg-info demo_output demo_quick .transformers-tests

@@ -5,8 +5,8 @@ the cost does not depend on their values) and 640x360 H.264 videos for the thumb
 The answer time runs from the click on Search to the moment all k thumbnails are loaded in the page. The first query
 is reported apart from the median of the next ones (the thumbnail cache and the model are warm by then).
 
-    python bench/app_latency.py
-    python bench/app_latency.py --segments 10000 --queries 8 --device cuda
+    python -m bench.app_latency
+    python -m bench.app_latency --segments 10000 --queries 8 --device cuda
 """
 
 from __future__ import annotations
@@ -27,39 +27,12 @@ import torch  # noqa: E402
 from glccl_hf.modeling.configuration_glccl import GLCCLConfig  # noqa: E402
 from glccl_hf.modeling.modeling_glccl import GLCCLModel  # noqa: E402
 
+from bench.browser import QUERIES  # noqa: E402
 from glccl_hf.data import encode_video, load_synthetic_tokenizer, write_synthetic_tokenizer  # noqa: E402
 from glccl_hf.processing import GLCCLProcessor  # noqa: E402
 from glccl_hf.search import VideoIndex  # noqa: E402
 
 WIDTH, HEIGHT, FPS = 640, 360, 30
-QUERIES = [
-    "a red circle moves left on a blue background",
-    "a green square moves up",
-    "a yellow triangle on a black background",
-    "a blue circle moves right",
-    "a white square moves down on a red background",
-    "a black triangle moves left",
-    "a red square on a green background",
-    "a yellow circle moves up on a white background",
-    "a blue triangle moves down",
-]
-ANSWER_TIME_JS = """
-const [query, k, done] = arguments;
-const box = document.querySelector('#glccl-query textarea');
-box.value = query;
-box.dispatchEvent(new Event('input', {bubbles: true}));
-const start = performance.now();
-document.querySelector('#glccl-search').click();
-const ready = () => {
-  const message = document.querySelector('#glccl-message').innerText;
-  const images = [...document.querySelectorAll('#glccl-gallery img')];
-  return message.includes('hits for “' + query + '”') && images.length === k
-    && images.every((image) => image.complete && image.naturalWidth > 0);
-};
-const poll = () => ready() ? done([performance.now() - start, message()]) : requestAnimationFrame(poll);
-const message = () => document.querySelector('#glccl-message').innerText;
-poll();
-"""
 
 
 def make_video(path: Path, seconds: int, seed: int) -> Path:
@@ -126,12 +99,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
 
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
-
+    from bench.browser import answer_time, headless_chromium, open_search_page
     from glccl_hf.search.app import build_app
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -140,16 +108,10 @@ def main() -> None:
         print(f"index of {len(index)} segments built in {time.perf_counter() - start:.0f} s", flush=True)
         app = build_app(index, k=args.k)
         app.launch(server_port=7862, prevent_thread_lock=True, quiet=True)
-        options = Options()
-        options.binary_location = "/usr/bin/chromium"
-        for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1900"):
-            options.add_argument(argument)
-        driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-        driver.set_script_timeout(120)
+        driver = headless_chromium("1280,1900", script_timeout=120)
         try:
-            driver.get("http://127.0.0.1:7862/")
-            WebDriverWait(driver, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#glccl-query textarea"))
-            answers = [driver.execute_async_script(ANSWER_TIME_JS, q, args.k) for q in QUERIES[: args.queries]]
+            open_search_page(driver, "http://127.0.0.1:7862/", timeout=60)
+            answers = [answer_time(driver, q, args.k) for q in QUERIES[: args.queries]]
         finally:
             driver.quit()
             app.close()

@@ -13,8 +13,8 @@ Cache reads are timed with the shards in the OS page cache (a warm second epoch)
 divided by the disk's read bandwidth. `--demo` also trains the demo's GLCCL from a raw and from a JPEG cache of the
 synthetic corpus (same seed) and prints both test metrics.
 
-    python bench/data.py
-    python bench/data.py --repeats 9 --workers 2 --clips 48 --demo --demo-steps 1000
+    python -m bench.data
+    python -m bench.data --repeats 9 --workers 2 --clips 48 --demo --demo-steps 1000
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -30,8 +29,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from decode import FPS, HEIGHT, SECONDS, WIDTH, make_clip  # noqa: E402  (the same clip as bench/decode.py)
+from bench.decode import FPS, HEIGHT, SECONDS, WIDTH, make_clip  # the same clip as bench/decode.py
+from bench.models import demo_processor
 
 FRAMES, IMAGE = 12, 224
 SOURCES = ("decode MP4", "raw cache", "jpeg cache")
@@ -95,19 +94,13 @@ def demo_metrics(tmp: Path, steps: int, quality: int) -> dict[str, dict[str, flo
     """The demo's GLCCL trained and tested from a raw and from a JPEG frame cache of the synthetic corpus, and the
     raw-trained model tested on the JPEG cache (JPEG's effect on the inputs alone, without a second training)."""
     from glccl_hf import GLCCLModel
-    from glccl_hf.data import cache_frames, load_retrieval_dataset, load_synthetic_tokenizer, make_synthetic_corpus
+    from glccl_hf.data import cache_frames, load_retrieval_dataset, make_synthetic_corpus
     from glccl_hf.demo import DemoSettings, train_variant
     from glccl_hf.evaluation import evaluate_retrieval
-    from glccl_hf.processing import GLCCLProcessor
 
     settings = DemoSettings(max_steps=steps)
     corpus = make_synthetic_corpus(tmp / "demo_data", settings.n_train, settings.n_test, seed=settings.seed)
-    processor = GLCCLProcessor(
-        load_synthetic_tokenizer(corpus),
-        max_words=settings.max_words,
-        max_frames=settings.max_frames,
-        image_size=settings.image_size,
-    )
+    processor = demo_processor(corpus, settings)
     results, tests = {}, {}
     for fmt in ("raw", "jpeg"):
         train, tests[fmt] = [

@@ -13,8 +13,8 @@ Writes one JSON (`--out`/gpu.json) and prints one table:
 Each part stops the run only for itself: a failing part is reported (its error in the JSON) and the others go on. A
 time budget (`--budget`, seconds) skips the parts that no longer fit. It reads the device's state, never changes it.
 
-    python bench/gpu.py --device cuda --out gpu_check
-    python bench/gpu.py --device cpu --quick --out /tmp/gpu_check     # the same code paths at toy sizes, on a CPU
+    python -m bench.gpu --device cuda --out gpu_check
+    python -m bench.gpu --device cpu --quick --out /tmp/gpu_check     # the same code paths at toy sizes, on a CPU
 """
 
 from __future__ import annotations
@@ -37,8 +37,12 @@ from typing import Any
 
 import torch
 
+from bench.features import DIM, FRAMES, WORDS, clip_like_features, to_device
+from bench.models import random_glccl
+from bench.train_step import SETTINGS, measure_step
+from glccl_hf import GLCCLConfig, GLCCLModel
+
 ROOT = Path(__file__).resolve().parents[1]
-WORDS, FRAMES, DIM = 32, 12, 512
 
 
 class Clock:
@@ -74,53 +78,9 @@ def _peak_bytes(device: torch.device, start: int) -> int:
 # ----------------------------------------------------------------------------------------------- 1. scorer
 
 
-def scorer_model():
+def scorer_model() -> GLCCLModel:
     """A GLCCLModel whose score heads are non-identity (random weights: only the scorer's cost matters here)."""
-    from glccl_hf import GLCCLConfig, GLCCLModel
-
-    encoder = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 1, "num_attention_heads": 2}
-    config = GLCCLConfig(
-        max_words=WORDS,
-        max_frames=FRAMES,
-        projection_dim=DIM,
-        text_config=encoder,
-        vision_config={**encoder, "patch_size": 32},
-    )
-    torch.manual_seed(0)
-    model = GLCCLModel(config).eval()
-    with torch.no_grad():
-        for matrix in model.score_heads.parameters():
-            matrix.add_(0.01 * torch.randn_like(matrix))
-    return model
-
-
-def scorer_features(num_texts: int, num_videos: int, seed: int = 0):
-    """CLIP-like features (a shared component plus noise) with varied word and frame counts, on the CPU in fp32."""
-    from glccl_hf.modeling.modeling_glccl import GLCCLTextFeatures, GLCCLVideoFeatures
-
-    generator = torch.Generator().manual_seed(seed)
-    common = torch.randn(DIM, generator=generator)
-    word_mask = torch.zeros(num_texts, WORDS, dtype=torch.long)
-    for row, length in enumerate(torch.randint(4, WORDS + 1, (num_texts,), generator=generator).tolist()):
-        word_mask[row, :length] = 1
-    frame_mask = torch.zeros(num_videos, FRAMES, dtype=torch.long)
-    for row, count in enumerate(torch.randint(3, FRAMES + 1, (num_videos,), generator=generator).tolist()):
-        frame_mask[row, :count] = 1
-    text = GLCCLTextFeatures(
-        sentence_embeds=common + torch.randn(num_texts, DIM, generator=generator),
-        word_embeds=common + torch.randn(num_texts, WORDS, DIM, generator=generator),
-        word_mask=word_mask,
-    )
-    video = GLCCLVideoFeatures(
-        frame_embeds=common + torch.randn(num_videos, FRAMES, DIM, generator=generator), frame_mask=frame_mask
-    )
-    return text, video
-
-
-def _to(features, device: torch.device, dtype: torch.dtype):
-    return type(features)(
-        **{k: v.to(device, dtype=dtype) if v.is_floating_point() else v.to(device) for k, v in features.items()}
-    )
+    return random_glccl(width=64, projection_dim=DIM, max_words=WORDS, max_frames=FRAMES, heads_noise=0.01)
 
 
 # The precisions measured: (name, weights and features dtype, autocast dtype or None).
@@ -150,12 +110,12 @@ def run_scorer(device: torch.device, sizes: list[int], repeats: int) -> list[dic
     model = scorer_model().to(device)
     rows = []
     for size in sizes:
-        text, video = scorer_features(size, size)
+        text, video = clip_like_features(size, size)
         reference = None
         for name, dtype, autocast in SCORER_PRECISIONS:
             row: dict[str, Any] = {"texts": size, "videos": size, "dtype": name}
             model.to(dtype)
-            t, v = (_to(features, device, autocast or dtype) for features in (text, video))
+            t, v = (to_device(features, device, autocast or dtype) for features in (text, video))
             try:
                 seconds, peak, logits = time_similarity(model, t, v, device, autocast, repeats)
             except RuntimeError as err:  # one precision failing does not hide the others
@@ -177,9 +137,6 @@ def run_train_step(device: torch.device, out: Path, quick: bool, timeout: float)
     """`bench/train_step.py` with its JSON: each setting in its own process; in quick mode a tiny model, in this
     process (the code path, without the processes' start-up time)."""
     if quick:
-        sys.path.insert(0, str(ROOT / "bench"))
-        from train_step import SETTINGS, measure_step
-
         args = argparse.Namespace(device=str(device), batch=2, words=8, frames=2, steps=1, tiny=True)
         results = [
             {
@@ -191,9 +148,9 @@ def run_train_step(device: torch.device, out: Path, quick: bool, timeout: float)
         ]
         return {"settings": vars(args), "results": results}
     path = out / "train_step.json"
-    command = [sys.executable, str(ROOT / "bench" / "train_step.py"), "--device", str(device), "--json", str(path)]
+    command = [sys.executable, "-m", "bench.train_step", "--device", str(device), "--json", str(path)]
     command += ["--batch", "128", "--frames", "12", "--words", "32", "--steps", "5"]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False, cwd=ROOT)
     if result.returncode != 0 or not path.is_file():
         raise RuntimeError(f"bench/train_step.py failed ({result.returncode}):\n{result.stderr[-3000:]}")
     return json.loads(path.read_text())
@@ -202,22 +159,12 @@ def run_train_step(device: torch.device, out: Path, quick: bool, timeout: float)
 # ---------------------------------------------------------------------------------------- 3. video encoding
 
 
-def encoding_model(quick: bool):
-    from glccl_hf import GLCCLConfig, GLCCLModel
-
+def encoding_model(quick: bool) -> GLCCLModel:
+    """ViT-B/32 GLCCL with random weights; in quick mode a tiny one."""
     if quick:
-        encoder = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 2}
-        config = GLCCLConfig(
-            max_words=WORDS,
-            max_frames=FRAMES,
-            projection_dim=64,
-            text_config=encoder,
-            vision_config={**encoder, "patch_size": 32},
-        )
-    else:
-        config = GLCCLConfig(max_words=WORDS, max_frames=FRAMES, vision_config={"patch_size": 32})
+        return random_glccl(width=64, layers=2, projection_dim=64, max_words=WORDS, max_frames=FRAMES)
     torch.manual_seed(0)
-    return GLCCLModel(config).eval()
+    return GLCCLModel(GLCCLConfig(max_words=WORDS, max_frames=FRAMES, vision_config={"patch_size": 32})).eval()
 
 
 def run_encoding(device: torch.device, tmp: Path, videos: int, workers: int, batch: int, quick: bool) -> dict:
@@ -335,52 +282,64 @@ def environment(device: torch.device) -> dict[str, Any]:
     return info
 
 
-def table(report: dict[str, Any]) -> str:
-    mib, gib = 2**20, 2**30
-    lines = [f"GLCCL GPU check on {report['environment'].get('gpu', report['environment']['device'])}", ""]
-    scorer = report.get("scorer")
-    lines += ["| scorer (texts x videos) | dtype | time (s) | peak memory (MiB) | max abs diff vs fp32 |"]
-    lines += ["|---|---|---|---|---|"]
-    if isinstance(scorer, list):
-        for row in scorer:
-            if "error" in row:
-                lines.append(
-                    f"| {row['texts']} x {row['videos']} | {row['dtype']} | failed: {row['error'][:100]} | | |"
-                )
-                continue
-            lines.append(
-                f"| {row['texts']} x {row['videos']} | {row['dtype']} | {row['seconds']:.4f} | "
-                f"{row['peak_bytes'] / mib:.0f} | {row['max_abs_diff_vs_fp32']:.2e} |"
-            )
-    else:
-        lines.append(f"| {json.dumps(scorer)[:200]} | | | | |")
-    lines += ["", "| training step | gradient checkpointing | samples/s | peak memory (GiB) |", "|---|---|---|---|"]
-    step = report.get("train_step", {})
-    for row in step.get("results", []) if isinstance(step, dict) else []:
+MIB, GIB = 2**20, 2**30
+
+
+def _scorer_lines(scorer: Any) -> list[str]:
+    lines = [
+        "| scorer (texts x videos) | dtype | time (s) | peak memory (MiB) | max abs diff vs fp32 |",
+        "|---|---|---|---|---|",
+    ]
+    if not isinstance(scorer, list):
+        return [*lines, f"| {json.dumps(scorer)[:200]} | | | | |"]
+    for row in scorer:
+        size = f"| {row['texts']} x {row['videos']} | {row['dtype']} |"
         if "error" in row:
-            lines.append(f"| {row['precision']} | {row['gradient_checkpointing']} | failed: {row['error']} | |")
+            lines.append(f"{size} failed: {row['error'][:100]} | | |")
         else:
             lines.append(
-                f"| {row['precision']} | {row['gradient_checkpointing']} | {row['samples_per_second']:.1f} | "
-                f"{row['peak_bytes'] / gib:.2f} |"
+                f"{size} {row['seconds']:.4f} | {row['peak_bytes'] / MIB:.0f} | {row['max_abs_diff_vs_fp32']:.2e} |"
             )
-    if isinstance(step, dict) and "results" not in step:
-        lines.append(f"| {json.dumps(step)[:200]} | | | |")
-    encoding = report.get("video_encoding", {})
-    lines += ["", "| video encoding (evaluation) | segments/s |", "|---|---|"]
-    for source in ("frame cache (raw)", "decoding"):
-        if source in encoding:
-            lines.append(f"| {source} | {encoding[source]['segments_per_second']:.1f} |")
-    if not any(source in encoding for source in ("frame cache (raw)", "decoding")):
-        lines.append(f"| {json.dumps(encoding)[:200]} | |")
-    demo = report.get("demo", {})
-    lines += [""]
-    if "metrics" in demo:
-        lines.append(f"demo: {demo['seconds']:.0f} s; test t2v R@1 / v2t R@1:")
-        for name, metrics in demo["metrics"].items():
-            lines.append(f"  {name:<8} {metrics['t2v_R@1']:6.1f} {metrics['v2t_R@1']:6.1f}")
-    else:
-        lines.append(f"demo: {json.dumps(demo)[:300]}")
+    return lines
+
+
+def _train_step_lines(step: Any) -> list[str]:
+    lines = ["| training step | gradient checkpointing | samples/s | peak memory (GiB) |", "|---|---|---|---|"]
+    if not isinstance(step, dict) or "results" not in step:
+        return [*lines, f"| {json.dumps(step)[:200]} | | | |"]
+    for row in step["results"]:
+        setting = f"| {row['precision']} | {row['gradient_checkpointing']} |"
+        if "error" in row:
+            lines.append(f"{setting} failed: {row['error']} | |")
+        else:
+            lines.append(f"{setting} {row['samples_per_second']:.1f} | {row['peak_bytes'] / GIB:.2f} |")
+    return lines
+
+
+def _encoding_lines(encoding: Any) -> list[str]:
+    lines = ["| video encoding (evaluation) | segments/s |", "|---|---|"]
+    sources = [source for source in ("frame cache (raw)", "decoding") if source in encoding]
+    if not sources:
+        return [*lines, f"| {json.dumps(encoding)[:200]} | |"]
+    return lines + [f"| {source} | {encoding[source]['segments_per_second']:.1f} |" for source in sources]
+
+
+def _demo_lines(demo: Any) -> list[str]:
+    if "metrics" not in demo:
+        return [f"demo: {json.dumps(demo)[:300]}"]
+    lines = [f"demo: {demo['seconds']:.0f} s; test t2v R@1 / v2t R@1:"]
+    for name, metrics in demo["metrics"].items():
+        lines.append(f"  {name:<8} {metrics['t2v_R@1']:6.1f} {metrics['v2t_R@1']:6.1f}")
+    return lines
+
+
+def table(report: dict[str, Any]) -> str:
+    """The report as Markdown tables, one per part; a failed or skipped part shows its JSON."""
+    lines = [f"GLCCL GPU check on {report['environment'].get('gpu', report['environment']['device'])}", ""]
+    lines += _scorer_lines(report.get("scorer"))
+    lines += ["", *_train_step_lines(report.get("train_step", {}))]
+    lines += ["", *_encoding_lines(report.get("video_encoding", {}))]
+    lines += ["", *_demo_lines(report.get("demo", {}))]
     return "\n".join(lines)
 
 

@@ -38,4 +38,4 @@ if command -v nvidia-smi >/dev/null 2>&1; then
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true  # read only
 fi
 # The check keeps its own time budget (default 450 s); the hard limit is a safety net.
-exec timeout 540 "$PYTHON" bench/gpu.py "$@"
+exec timeout 540 "$PYTHON" -m bench.gpu "$@"

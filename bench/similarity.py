@@ -10,9 +10,9 @@ query matrix times the [D, videos * Nf] frames, computed in tiles of 32 texts x 
 buffer (its cheapest form measured on CPU), timed in the same process as `GLCCLModel.similarity`, the two
 interleaved, medians; the ratio similarity / floor is what the scorer costs beyond that product.
 
-    python bench/similarity.py                      # CPU, float32
-    python bench/similarity.py --threads 1          # one intra-op thread (steadier on a shared machine)
-    python bench/similarity.py --device cuda --dtype bfloat16 --sizes 128 1000 5000 --floor-size 5000
+    python -m bench.similarity                      # CPU, float32 (from the repository root)
+    python -m bench.similarity --threads 1          # one intra-op thread (steadier on a shared machine)
+    python -m bench.similarity --device cuda --dtype bfloat16 --sizes 128 1000 5000 --floor-size 5000
 """
 
 from __future__ import annotations
@@ -28,62 +28,43 @@ import time
 from pathlib import Path
 
 import torch
+from glccl_hf.modeling.glim import GLCCLScoreHeads, GLIMScorer
+
+from bench.features import DIM, FRAMES, WORDS, clip_like_features, to_device
+from tests.naive_glccl import naive_glccl_scores
 
 ROOT = Path(__file__).resolve().parents[1]
-WORDS, FRAMES, DIM = 32, 12, 512
 
 
-def _inputs(num_texts: int, num_videos: int, device: str, dtype: torch.dtype, seed: int = 0):
-    """CLIP-like features: a shared component plus noise, as real CLIP embeddings are far from orthogonal."""
-    generator = torch.Generator().manual_seed(seed)
-    common = torch.randn(DIM, generator=generator)
-    sentence = common + torch.randn(num_texts, DIM, generator=generator)
-    words = common + torch.randn(num_texts, WORDS, DIM, generator=generator)
-    frames = common + torch.randn(num_videos, FRAMES, DIM, generator=generator)
-    word_mask = torch.zeros(num_texts, WORDS, dtype=torch.long)
-    for row, length in enumerate(torch.randint(4, WORDS + 1, (num_texts,), generator=generator).tolist()):
-        word_mask[row, :length] = 1
-    frame_mask = torch.zeros(num_videos, FRAMES, dtype=torch.long)
-    for row, count in enumerate(torch.randint(3, FRAMES + 1, (num_videos,), generator=generator).tolist()):
-        frame_mask[row, :count] = 1
-    from glccl_hf.modeling.glim import GLCCLScoreHeads
-
-    # W_g and W_loc act on features [dim, dim]; the six pools mix token positions [words, words].
+def _inputs(size: int, device: str, dtype: torch.dtype, seed: int = 0):
+    """`size` x `size` CLIP-like features (`bench.features`) and score matrices near the identity, as the paper's
+    symbols: W_g and W_loc act on features [dim, dim]; the six pools mix token positions [words, words]."""
+    text, video = clip_like_features(size, size, seed)
+    generator = torch.Generator().manual_seed(seed + 1)
     heads = {
-        symbol: torch.eye(size) + 0.01 * torch.randn(size, size, generator=generator)
+        symbol: torch.eye(n) + 0.01 * torch.randn(n, n, generator=generator)
         for symbol in GLCCLScoreHeads.paper_symbols.values()
-        for size in [DIM if symbol in ("W_g", "W_loc") else WORDS]
+        for n in [DIM if symbol in ("W_g", "W_loc") else WORDS]
     }
-    move = lambda x: x.to(device=device, dtype=dtype) if x.is_floating_point() else x.to(device)  # noqa: E731
-    return (
-        move(sentence),
-        move(words),
-        move(word_mask),
-        move(frames),
-        move(frame_mask),
-        {k: v.to(device) for k, v in heads.items()},
-    )
+    return to_device(text, device, dtype), to_device(video, device, dtype), {k: v.to(device) for k, v in heads.items()}
 
 
 def _glccl_runner(inputs):
-    from glccl_hf.modeling.glim import GLCCLScoreHeads, GLIMScorer
-
-    sentence, words, word_mask, frames, frame_mask, mats = inputs
-    heads = GLCCLScoreHeads(DIM, WORDS).to(frames.device)
+    text, video, mats = inputs
+    heads = GLCCLScoreHeads(DIM, WORDS).to(video.frame_embeds.device)
     with torch.no_grad():
         for name, symbol in heads.paper_symbols.items():
             getattr(heads, name).copy_(mats[symbol])
-    scale = torch.tensor(100.0, device=frames.device)
-    return lambda: GLIMScorer(sentence, words, word_mask, frames, frame_mask, heads, scale).parts().mean(0)
+    scale = torch.tensor(100.0, device=video.frame_embeds.device)
+    features = (text.sentence_embeds, text.word_embeds, text.word_mask, video.frame_embeds, video.frame_mask)
+    return lambda: GLIMScorer(*features, heads, scale).parts().mean(0)
 
 
 def _naive_runner(inputs):
-    sys.path.insert(0, str(ROOT / "tests"))
-    from naive_glccl import naive_glccl_scores
-
-    sentence, words, word_mask, frames, frame_mask, mats = inputs
+    text, video, mats = inputs
     promote = lambda x: x.float() if x.is_floating_point() else x  # noqa: E731 (the naive code has no autocast)
-    args = [promote(x) for x in (sentence, words, word_mask, frames, frame_mask)]
+    features = (text.sentence_embeds, text.word_embeds, text.word_mask, video.frame_embeds, video.frame_mask)
+    args = [promote(x) for x in features]
     return lambda: naive_glccl_scores(*args, mats, 100.0)[0]
 
 
@@ -91,7 +72,7 @@ def _measure(method: str, size: int, device: str, dtype_name: str, repeats: int,
     """Runs in a child process: time `repeats` calls, report the median, the peak memory and save the logits."""
     torch.set_grad_enabled(False)
     dtype = getattr(torch, dtype_name)
-    inputs = _inputs(size, size, device, dtype)
+    inputs = _inputs(size, device, dtype)
     run = (_glccl_runner if method == "glccl" else _naive_runner)(inputs)
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     if device.startswith("cuda"):
@@ -139,7 +120,7 @@ def _measure_floor(size: int, device: str, dtype_name: str, repeats: int) -> dic
     dtype = getattr(torch, dtype_name)
     runs = {
         "floor": _floor_runner(size, device, dtype),
-        "similarity": _glccl_runner(_inputs(size, size, device, dtype)),
+        "similarity": _glccl_runner(_inputs(size, device, dtype)),
     }
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     wall: dict[str, list[float]] = {name: [] for name in runs}
@@ -160,11 +141,21 @@ def _measure_floor(size: int, device: str, dtype_name: str, repeats: int) -> dic
 
 
 def _child(method: str, size: int, args, out: str) -> dict:
-    command = [sys.executable, __file__, "--child", method, "--size", str(size), "--device", args.device]
+    command = [
+        sys.executable,
+        "-m",
+        "bench.similarity",
+        "--child",
+        method,
+        "--size",
+        str(size),
+        "--device",
+        args.device,
+    ]
     command += ["--dtype", args.dtype, "--repeats", str(args.repeats), "--out", out]
     if args.threads:
         command += ["--threads", str(args.threads)]
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    result = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT)
     if result.returncode != 0:
         raise RuntimeError(f"{method} at {size} failed:\n{result.stderr[-2000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])

@@ -1,9 +1,9 @@
 #!/usr/bin/env python
 """Make docs/search_app.png: the search page in headless Chromium over the demo's synthetic test videos, indexed
 with the demo's GLCCL trained from scratch (a minute or two on 2 idle CPU cores), after a query and a click on the
-top hit.
+top hit. Run from the repository root:
 
-    python docs/search_app_screenshot.py [--work_dir /tmp/glccl-screenshot] [--max_steps 1000]
+    python -m docs.search_app_screenshot [--work_dir /tmp/glccl-screenshot] [--max_steps 1000]
 """
 
 from __future__ import annotations
@@ -18,21 +18,27 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import torch  # noqa: E402
 from glccl_hf.modeling.modeling_glccl import GLCCLModel  # noqa: E402
 from PIL import Image  # noqa: E402
-from selenium import webdriver  # noqa: E402
-from selenium.webdriver.chrome.options import Options  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
-from glccl_hf.data import load_retrieval_dataset, load_synthetic_tokenizer, make_synthetic_corpus  # noqa: E402
-from glccl_hf.demo import VARIANTS, DemoSettings, demo_config, train_variant  # noqa: E402
-from glccl_hf.processing import GLCCLProcessor  # noqa: E402
+from bench.browser import QUERIES, headless_chromium, open_search_page  # noqa: E402
+from bench.models import demo_checkpoint, demo_corpus, demo_processor  # noqa: E402
+from glccl_hf.demo import DemoSettings, demo_config  # noqa: E402
 from glccl_hf.search import VideoIndex  # noqa: E402
 from glccl_hf.search.app import build_app  # noqa: E402
 from glccl_hf.search.storage import MANIFEST  # noqa: E402
 
-QUERY = "a red circle moves left on a blue background"
+QUERY = QUERIES[0]
 OUT = Path(__file__).resolve().parent / "search_app.png"
+
+
+def untrained_checkpoint(work: Path, settings: DemoSettings) -> Path:
+    """The demo's GLCCL untrained, with its processor: the page and its parts as they are, the ranking meaningless."""
+    processor = demo_processor(demo_corpus(work / "data", settings), settings)
+    torch.manual_seed(settings.seed)
+    GLCCLModel(demo_config(processor.tokenizer, settings)).save_pretrained(work / "glccl")
+    processor.save_pretrained(work / "glccl")
+    return work / "glccl"
 
 
 def trained_index(work: Path, max_steps: int) -> VideoIndex:
@@ -40,22 +46,9 @@ def trained_index(work: Path, max_steps: int) -> VideoIndex:
     if (work / "index" / MANIFEST).exists():
         return VideoIndex.open(work / "index")
     settings = DemoSettings(max_steps=max_steps)
-    corpus = work / "data"
-    if not (corpus / "test" / "metadata.csv").exists():
-        make_synthetic_corpus(corpus, settings.n_train, settings.n_test, seed=settings.seed)
-    processor = GLCCLProcessor(
-        load_synthetic_tokenizer(corpus), max_words=settings.max_words, max_frames=settings.max_frames,
-        image_size=settings.image_size,
-    )
-    if max_steps > 0:
-        train, test = load_retrieval_dataset(corpus, "train"), load_retrieval_dataset(corpus, "test")
-        train_variant("glccl", VARIANTS["glccl"], train, test, processor, settings, work)
-    else:  # the untrained model: the page and its parts as they are, the ranking itself meaningless
-        torch.manual_seed(settings.seed)
-        GLCCLModel(demo_config(processor.tokenizer, settings)).save_pretrained(work / "glccl")
-    processor.save_pretrained(work / "glccl")
-    index = VideoIndex.create(work / "index", work / "glccl", segment_seconds=6.0)
-    index.add(str(corpus / "test"), progress=False)
+    checkpoint = demo_checkpoint(work, settings) if max_steps > 0 else untrained_checkpoint(work, settings)
+    index = VideoIndex.create(work / "index", checkpoint, segment_seconds=6.0)
+    index.add(str(work / "data" / "test"), progress=False)
     return index
 
 
@@ -69,15 +62,10 @@ def main() -> None:
     work = Path(args.work_dir)
     app = build_app(trained_index(work, args.max_steps), k=8)
     app.launch(server_port=7861, prevent_thread_lock=True, quiet=True)
-    options = Options()
-    options.binary_location = "/usr/bin/chromium"
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1100,1250"):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    driver = headless_chromium("1100,1250")
     try:
-        driver.get("http://127.0.0.1:7861/")
-        box = WebDriverWait(driver, 30).until(lambda d: d.find_element(By.CSS_SELECTOR, "#glccl-query textarea"))
-        box.send_keys(QUERY)
+        open_search_page(driver, "http://127.0.0.1:7861/")
+        driver.find_element(By.CSS_SELECTOR, "#glccl-query textarea").send_keys(QUERY)
         driver.find_element(By.ID, "glccl-search").click()
         WebDriverWait(driver, 30).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#glccl-gallery img")) == 8)
         driver.find_elements(By.CSS_SELECTOR, "#glccl-gallery img")[0].click()

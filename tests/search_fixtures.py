@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
-from glccl_hf import GLCCLConfig, GLCCLModel, GLCCLProcessor
+from bench.models import random_glccl
+from glccl_hf import GLCCLModel, GLCCLProcessor
 from glccl_hf.data import load_synthetic_tokenizer, make_synthetic_corpus
 
 MAX_WORDS, MAX_FRAMES, IMAGE = 12, 4, 16
@@ -22,28 +21,19 @@ def tiny_search_model(
     tokenizer, *, seed: int = 0, projection_dim: int = 32, max_frames: int = MAX_FRAMES
 ) -> GLCCLModel:
     """A random tiny GLCCL for the synthetic tokenizer, with non-identity score heads."""
-    encoder = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2)
-    config = GLCCLConfig(
-        text_config=dict(
-            encoder,
-            vocab_size=len(tokenizer),
-            max_position_embeddings=16,
-            bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=0,
-        ),
-        vision_config=dict(encoder, image_size=IMAGE, patch_size=8),
+    return random_glccl(
+        width=32,
         projection_dim=projection_dim,
         max_words=MAX_WORDS,
         max_frames=max_frames,
+        image_size=IMAGE,
+        patch_size=8,
+        tokenizer=tokenizer,
+        max_positions=16,
         temporal_layers=1,
+        heads_noise=0.3,
+        seed=seed,
     )
-    torch.manual_seed(seed)
-    model = GLCCLModel(config).eval()
-    with torch.no_grad():
-        for matrix in model.score_heads.parameters():
-            matrix.add_(0.3 * torch.randn_like(matrix))
-    return model
 
 
 def tiny_processor(tokenizer, max_frames: int = MAX_FRAMES) -> GLCCLProcessor:

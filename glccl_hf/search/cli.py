@@ -22,7 +22,8 @@ from .index import DEFAULT_CANDIDATES, DEFAULT_SEGMENT_SECONDS, VideoIndex
 from .storage import MANIFEST
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
+    """The `glccl-search` command line: add, search, remove, status and serve."""
     parser = argparse.ArgumentParser(
         prog="glccl-search", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -139,14 +140,16 @@ def _serve(args: argparse.Namespace) -> int:
     except ImportError as err:
         raise SystemExit(f"glccl-search serve: {err}") from err
     if args.host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"warning: serving on {args.host}: anyone who can reach it can search and watch the indexed videos",
-              file=sys.stderr)
+        print(
+            f"warning: serving on {args.host}: anyone who can reach it can search and watch the indexed videos",
+            file=sys.stderr,
+        )
     launch(_open(args), host=args.host, port=args.port, share=args.share, k=args.k, min_score=args.min_score)
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     command = {"add": _add, "search": _search, "remove": _remove, "status": _status, "serve": _serve}[args.command]
     return command(args)
 

@@ -53,12 +53,16 @@ class _SegmentStream(IterableDataset):
             yield ("done", index, count)
 
 
+# One encoded segment: (start, end, frame times, frame_embeds [frames, dim], video_mask [frames]).
+Segment = tuple[float, float, list[float], torch.Tensor, torch.Tensor]
+
+
 @dataclass
 class EncodedBatch:
     """Videos whose every segment is encoded (ready to commit as one shard) and files that failed."""
 
     files: list[VideoFile] = field(default_factory=list)
-    segments: list[list[tuple[float, float, list[float], torch.Tensor, torch.Tensor]]] = field(default_factory=list)
+    segments: list[list[Segment]] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
 
     @property
@@ -89,6 +93,58 @@ class EncodedBatch:
         return rows, torch.stack(embeds), torch.stack(masks)
 
 
+class _Assembler:
+    """Gathers the stream's segments into forward passes and each file's encoded segments until the file is
+    complete (its "done" count reached); a file that fails is dropped, whatever of it was encoded."""
+
+    def __init__(self, files: Sequence[VideoFile], model: GLCCLModel, device: torch.device) -> None:
+        self.files = files
+        self.model = model
+        self.device = device
+        self.dtype = next(model.parameters()).dtype
+        self.pending: list[tuple[int, float, float, list[float], torch.Tensor, torch.Tensor]] = []
+        self.encoded: dict[int, list[Segment]] = {}
+        self.expected: dict[int, int] = {}
+        self.failed: set[int] = set()
+        self.out = EncodedBatch()
+
+    def take(self, item: tuple[Any, ...]) -> int:
+        """Record one item of the stream; returns the number of segments waiting for a forward pass."""
+        kind, index = item[0], item[1]
+        if kind == "segment":
+            self.pending.append((index, *item[2:]))
+        elif kind == "done":
+            self.expected[index] = item[2]
+        else:
+            self.failed.add(index)
+            self.encoded.pop(index, None)
+            self.out.failed.append((self.files[index].name, item[2]))
+        return len(self.pending)
+
+    @torch.no_grad()
+    def encode_pending(self) -> None:
+        """One forward pass over the waiting segments."""
+        if not self.pending:
+            return
+        pixel_values = torch.stack([item[4] for item in self.pending]).to(self.device, dtype=self.dtype)
+        video_mask = torch.stack([item[5] for item in self.pending])
+        features = self.model.get_video_features(pixel_values, video_mask.to(self.device))
+        frame_embeds = features.frame_embeds.float().cpu()
+        for j, (index, start, end, times, _, mask) in enumerate(self.pending):
+            if index not in self.failed:
+                self.encoded.setdefault(index, []).append((start, end, times, frame_embeds[j], mask))
+        self.pending.clear()
+
+    def complete(self) -> EncodedBatch:
+        """The files completed and failed since the last call."""
+        for index in [i for i, count in self.expected.items() if len(self.encoded.get(i, [])) == count]:
+            self.out.files.append(self.files[index])
+            self.out.segments.append(self.encoded.pop(index))
+            del self.expected[index]
+        batch, self.out = self.out, EncodedBatch()
+        return batch
+
+
 def encode_files(
     files: Sequence[VideoFile],
     model: GLCCLModel,
@@ -108,51 +164,15 @@ def encode_files(
     loader = DataLoader(
         _SegmentStream(files, processor, segment_seconds), batch_size=None, num_workers=min(num_workers, len(files))
     )
-    dtype = next(model.parameters()).dtype
-    pending: list[tuple[int, float, float, list[float], torch.Tensor, torch.Tensor]] = []
-    encoded: dict[int, list[tuple[float, float, list[float], torch.Tensor, torch.Tensor]]] = {}
-    expected: dict[int, int] = {}
-    failed: set[int] = set()
-    out = EncodedBatch()
-
-    def encode_pending() -> None:
-        pixel_values = torch.stack([item[4] for item in pending]).to(device, dtype=dtype)
-        video_mask = torch.stack([item[5] for item in pending])
-        with torch.no_grad():
-            features = model.get_video_features(pixel_values, video_mask.to(device))
-        frame_embeds = features.frame_embeds.float().cpu()
-        for j, (index, start, end, times, _, mask) in enumerate(pending):
-            if index not in failed:
-                encoded.setdefault(index, []).append((start, end, times, frame_embeds[j], mask))
-        pending.clear()
-
-    def complete() -> EncodedBatch:
-        nonlocal out
-        for index in [i for i, count in expected.items() if len(encoded.get(i, [])) == count]:
-            out.files.append(files[index])
-            out.segments.append(encoded.pop(index))
-            del expected[index]
-        batch, out = out, EncodedBatch()
-        return batch
-
+    assembler = _Assembler(files, model, device)
     was_training = model.training
     model.eval()
     try:
         for item in loader:
-            kind, index = item[0], item[1]
-            if kind == "segment":
-                pending.append((index, *item[2:]))
-                if len(pending) >= batch_size:
-                    encode_pending()
-                    yield complete()
-            elif kind == "done":
-                expected[index] = item[2]
-            else:
-                failed.add(index)
-                encoded.pop(index, None)
-                out.failed.append((files[index].name, item[2]))
-        if pending:
-            encode_pending()
-        yield complete()
+            if assembler.take(item) >= batch_size:
+                assembler.encode_pending()
+                yield assembler.complete()
+        assembler.encode_pending()
+        yield assembler.complete()
     finally:
         model.train(was_training)

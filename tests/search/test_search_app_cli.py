@@ -18,7 +18,7 @@ from PIL import Image
 from search_fixtures import corpus_and_tokenizer, save_checkpoint, tiny_processor, tiny_search_model
 
 from glccl_hf.search import VideoIndex
-from glccl_hf.search.cli import _parser, main
+from glccl_hf.search.cli import build_parser, main
 
 QUERY = "a red circle moves left on a blue background"
 
@@ -65,7 +65,7 @@ def listening_addresses(port: int) -> set[str]:
 
 
 def test_serve_defaults_to_localhost_and_answers(index_dir):
-    args = _parser().parse_args(["serve", "--index", "x"])
+    args = build_parser().parse_args(["serve", "--index", "x"])
     assert (args.host, args.port, args.share) == ("127.0.0.1", 7860, False)
     port = free_port()
     env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False")

@@ -14,43 +14,16 @@ import pytest
 pytest.importorskip("gradio")
 pytest.importorskip("selenium")
 from app_fixtures import add_random_segments, launched, synthetic_index  # noqa: E402
-from selenium import webdriver  # noqa: E402
-from selenium.webdriver.chrome.options import Options  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
+from bench.browser import CHROMEDRIVER, CHROMIUM, answer_time, headless_chromium, open_search_page  # noqa: E402
+from bench.browser import QUERIES as SEARCH_QUERIES  # noqa: E402
 from glccl_hf.search.app import build_app  # noqa: E402
 from glccl_hf.search.results_page import hit_caption  # noqa: E402
 
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 K = 8
-QUERIES = [
-    "a red circle moves left on a blue background",
-    "a green square moves up",
-    "a yellow triangle on a black background",
-    "a blue circle moves right",
-    "a white square moves down on a red background",
-]
-
-# Click Search, then wait (every animation frame) until the message names this query and all k thumbnails have
-# loaded; returns the milliseconds in between, as the browser measured them.
-ANSWER_TIME_JS = """
-const [query, k, done] = arguments;
-const box = document.querySelector('#glccl-query textarea');
-box.value = query;
-box.dispatchEvent(new Event('input', {bubbles: true}));
-const start = performance.now();
-document.querySelector('#glccl-search').click();
-const ready = () => {
-  const message = document.querySelector('#glccl-message').innerText;
-  const images = [...document.querySelectorAll('#glccl-gallery img')];
-  return message.includes('hits for “' + query + '”') && images.length === k
-    && images.every((image) => image.complete && image.naturalWidth > 0);
-};
-const poll = () => ready() ? done(performance.now() - start) : requestAnimationFrame(poll);
-poll();
-"""
+QUERIES = SEARCH_QUERIES[:5]
 
 
 def chromium_or_skip() -> None:
@@ -65,12 +38,7 @@ def chromium_or_skip() -> None:
 @pytest.fixture
 def browser():
     chromium_or_skip()
-    options = Options()
-    options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1900"):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_script_timeout(60)
+    driver = headless_chromium("1280,1900", script_timeout=60)
     yield driver
     driver.quit()
 
@@ -81,11 +49,10 @@ def test_page_shows_thumbnails_plays_the_hit_and_answers_in_time(browser, tmp_pa
     assert len(index) == 10_000
     expected = index.search(QUERIES[0], k=K)
     with launched(build_app(index, k=K)) as url:
-        browser.get(url)
-        WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#glccl-query textarea"))
-        times_ms = [browser.execute_async_script(ANSWER_TIME_JS, query, K) for query in QUERIES]
+        open_search_page(browser, url)
+        times_ms = [answer_time(browser, query, K)[0] for query in QUERIES]
 
-        browser.execute_async_script(ANSWER_TIME_JS, QUERIES[0], K)
+        answer_time(browser, QUERIES[0], K)
         images = browser.find_elements(By.CSS_SELECTOR, "#glccl-gallery img")
         captions = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#glccl-gallery .caption-label")]
         assert len(images) == K
@@ -97,8 +64,10 @@ def test_page_shows_thumbnails_plays_the_hit_and_answers_in_time(browser, tmp_pa
         assert player.get_attribute("data-start") == f"{expected[0].start:.3f}"
         # The browser fetched the indexed file through the file route and can play it (metadata loaded, no error).
         state = WebDriverWait(browser, 30).until(
-            lambda d: d.execute_script("const v = document.getElementById('glccl-player'); "
-                                       "return v.readyState >= 1 || v.error ? [v.readyState, v.error] : null")
+            lambda d: d.execute_script(
+                "const v = document.getElementById('glccl-player'); "
+                "return v.readyState >= 1 || v.error ? [v.readyState, v.error] : null"
+            )
         )
         assert state[1] is None
         WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#glccl-strip img"))
@@ -108,5 +77,7 @@ def test_page_shows_thumbnails_plays_the_hit_and_answers_in_time(browser, tmp_pa
     record = {"segments": len(index), "k": K, "first_ms": times_ms[0], "next_ms": statistics.median(times_ms[1:])}
     (tmp_path / "latency.json").write_text(json.dumps(record))
     with capsys.disabled():
-        print(f"\nsearch page answer time (browser, tiny model, {len(index)} segments, k={K}): "
-              f"first {times_ms[0]:.0f} ms, then median {record['next_ms']:.0f} ms")
+        print(
+            f"\nsearch page answer time (browser, tiny model, {len(index)} segments, k={K}): "
+            f"first {times_ms[0]:.0f} ms, then median {record['next_ms']:.0f} ms"
+        )

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from bench.models import demo_processor
 from glccl_hf import GLCCLModel
-from glccl_hf.data import load_retrieval_dataset, load_synthetic_tokenizer, make_synthetic_corpus
+from glccl_hf.data import load_retrieval_dataset, make_synthetic_corpus
 from glccl_hf.demo import DemoSettings, train_variant
-from glccl_hf.processing import GLCCLProcessor
 from glccl_hf.search import VideoIndex
 
 SETTINGS = DemoSettings(
@@ -23,12 +23,7 @@ SETTINGS = DemoSettings(
 def trained(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("trained")
     corpus = make_synthetic_corpus(root / "data", SETTINGS.n_train, SETTINGS.n_test, seed=SETTINGS.seed)
-    processor = GLCCLProcessor(
-        load_synthetic_tokenizer(corpus),
-        max_words=SETTINGS.max_words,
-        max_frames=SETTINGS.max_frames,
-        image_size=SETTINGS.image_size,
-    )
+    processor = demo_processor(corpus, SETTINGS)
     train = load_retrieval_dataset(corpus, "train")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a tiny model: threads only add overhead on a shared machine
