@@ -69,11 +69,11 @@ def build_index(work: Path, segments: int, videos: int, seconds: int, device: st
         count = min(2048, segments - first)
         ids = range(first, first + count)
         frame_embeds = torch.randn(count, 12, 512, generator=generator)
-        frame_mask = torch.ones(count, 12, dtype=torch.long)
+        video_mask = torch.ones(count, 12, dtype=torch.long)
         names = [files[i % videos] for i in ids]
         starts = [segment_seconds * ((i // videos) % starts_per_video) for i in ids]
         ends = [start + segment_seconds for start in starts]
-        index.add_features(frame_embeds, frame_mask, names, starts, ends, update_ann=False)
+        index.add_features(frame_embeds, video_mask, names, starts, ends, update_ann=False)
     return index
 
 

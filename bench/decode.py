@@ -5,8 +5,8 @@ Generates 30 s 640x360 H.264 clips with PyAV in a temporary directory: one with 
 (250 frames) and one with a keyframe every 2 s (common for web video), then prints, in one run, the median time to get
 12 frames from each clip with both readers (repeats interleaved), their ratio, and the clips/s of a DataLoader.
 
-    python bench/decode.py
-    python bench/decode.py --repeats 9 --workers 2 --clips 48
+    python -m bench.decode
+    python -m bench.decode --repeats 9 --workers 2 --clips 48
 """
 
 from __future__ import annotations

@@ -16,16 +16,16 @@ def clip_like_features(num_texts: int, num_videos: int, seed: int = 0) -> tuple[
     word_mask = torch.zeros(num_texts, WORDS, dtype=torch.long)
     for row, length in enumerate(torch.randint(4, WORDS + 1, (num_texts,), generator=generator).tolist()):
         word_mask[row, :length] = 1
-    frame_mask = torch.zeros(num_videos, FRAMES, dtype=torch.long)
+    video_mask = torch.zeros(num_videos, FRAMES, dtype=torch.long)
     for row, count in enumerate(torch.randint(3, FRAMES + 1, (num_videos,), generator=generator).tolist()):
-        frame_mask[row, :count] = 1
+        video_mask[row, :count] = 1
     text = GLCCLTextFeatures(
         sentence_embeds=common + torch.randn(num_texts, DIM, generator=generator),
         word_embeds=common + torch.randn(num_texts, WORDS, DIM, generator=generator),
         word_mask=word_mask,
     )
     video = GLCCLVideoFeatures(
-        frame_embeds=common + torch.randn(num_videos, FRAMES, DIM, generator=generator), frame_mask=frame_mask
+        frame_embeds=common + torch.randn(num_videos, FRAMES, DIM, generator=generator), video_mask=video_mask
     )
     return text, video
 

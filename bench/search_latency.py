@@ -104,7 +104,7 @@ def latency_study(size: int, tokenizer, queries: int, exhaustive_queries: int, o
     search_peak = peak_rss_mb()
     flat_ids = index.segment_ids()[: min(size, 10_000)]
     flat_features = index.features(flat_ids)
-    flat, owners = cascade.frame_vectors(flat_features.frame_embeds, flat_features.frame_mask)
+    flat, owners = cascade.frame_vectors(flat_features.frame_embeds, flat_features.video_mask)
     query = cascade.query_vectors(text.sentence_embeds[:1])[0]
     flat_times = []
     for _ in range(20):

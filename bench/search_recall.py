@@ -66,7 +66,7 @@ def proxy_recall(
     `[queries, segments]` precomputed over `ids`)."""
     features = index.features(ids)
     frames = torch.nn.functional.normalize(features.frame_embeds, dim=-1)
-    mask = features.frame_mask.bool()
+    mask = features.video_mask.bool()
     sentences = torch.nn.functional.normalize(text.sentence_embeds.float(), dim=-1)
     cosines = torch.einsum("qd,sfd->qsf", sentences, frames)
     mean = torch.nn.functional.normalize((frames * mask[..., None]).sum(1), dim=-1)
@@ -75,7 +75,7 @@ def proxy_recall(
         "max over frames": cosines.masked_fill(~mask[None], -2).amax(-1),
         "sentence-guided video-sentence (stage 2)": torch.stack(
             [
-                cascade.video_sentence_scores(index.model, s, features.frame_embeds, features.frame_mask)
+                cascade.video_sentence_scores(index.model, s, features.frame_embeds, features.video_mask)
                 for s in text.sentence_embeds
             ]
         ),

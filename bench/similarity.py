@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 import torch
-from glccl_hf.modeling.glim import GLCCLScoreHeads, GLIMScorer
+from glccl_hf.modeling.glim import GLCCLScoreMatrices, GLIMScorer
 
 from bench.features import DIM, FRAMES, WORDS, clip_like_features, to_device
 from tests.naive_glccl import naive_glccl_scores
@@ -43,7 +43,7 @@ def _inputs(size: int, device: str, dtype: torch.dtype, seed: int = 0):
     generator = torch.Generator().manual_seed(seed + 1)
     heads = {
         symbol: torch.eye(n) + 0.01 * torch.randn(n, n, generator=generator)
-        for symbol in GLCCLScoreHeads.paper_symbols.values()
+        for symbol in GLCCLScoreMatrices.paper_symbols.values()
         for n in [DIM if symbol in ("W_g", "W_loc") else WORDS]
     }
     return to_device(text, device, dtype), to_device(video, device, dtype), {k: v.to(device) for k, v in heads.items()}
@@ -51,19 +51,19 @@ def _inputs(size: int, device: str, dtype: torch.dtype, seed: int = 0):
 
 def _glccl_runner(inputs):
     text, video, mats = inputs
-    heads = GLCCLScoreHeads(DIM, WORDS).to(video.frame_embeds.device)
+    heads = GLCCLScoreMatrices(DIM, WORDS).to(video.frame_embeds.device)
     with torch.no_grad():
         for name, symbol in heads.paper_symbols.items():
             getattr(heads, name).copy_(mats[symbol])
     scale = torch.tensor(100.0, device=video.frame_embeds.device)
-    features = (text.sentence_embeds, text.word_embeds, text.word_mask, video.frame_embeds, video.frame_mask)
+    features = (text.sentence_embeds, text.word_embeds, text.word_mask, video.frame_embeds, video.video_mask)
     return lambda: GLIMScorer(*features, heads, scale).parts().mean(0)
 
 
 def _naive_runner(inputs):
     text, video, mats = inputs
     promote = lambda x: x.float() if x.is_floating_point() else x  # noqa: E731 (the naive code has no autocast)
-    features = (text.sentence_embeds, text.word_embeds, text.word_mask, video.frame_embeds, video.frame_mask)
+    features = (text.sentence_embeds, text.word_embeds, text.word_mask, video.frame_embeds, video.video_mask)
     args = [promote(x) for x in features]
     return lambda: naive_glccl_scores(*args, mats, 100.0)[0]
 

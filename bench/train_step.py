@@ -4,9 +4,9 @@ For each setting (precision x gradient checkpointing) it runs optimizer steps of
 tokens (12 frames of 224 x 224, 32 words, one contrastive batch) and prints samples/s (median over steps) and the
 peak memory, with ratios against the first setting (fp32, no checkpointing). Each setting runs in its own process.
 
-    python bench/train_step.py --device cuda --batch 128              # the paper's MSR-VTT batch, on one GPU
-    python bench/train_step.py --device cpu --batch 4 --steps 3       # a smoke run
-    python bench/train_step.py --device cpu --tiny --batch 2 --frames 2 --steps 1   # the step's code path, in seconds
+    python -m bench.train_step --device cuda --batch 128              # the paper's MSR-VTT batch, on one GPU
+    python -m bench.train_step --device cpu --batch 4 --steps 3       # a smoke run
+    python -m bench.train_step --device cpu --tiny --batch 2 --frames 2 --steps 1   # the step's code path, in seconds
 """
 
 from __future__ import annotations

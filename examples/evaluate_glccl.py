@@ -70,7 +70,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda when available, else cpu)")
     parser.add_argument("--max_words", type=_at_least(2), help="override the processor's max_words")
     parser.add_argument("--max_frames", type=_at_least(1), help="override the processor's max_frames")
-    parser.add_argument("--block_size", type=_at_least(1), help="texts and videos per block of the exact scorer (default: automatic)")
+    parser.add_argument(
+        "--block_size", type=_at_least(1), help="texts and videos per block of the exact scorer (default: automatic)"
+    )
     parser.add_argument("--dsl", action="store_true", help="also report dual-softmax (DSL) re-scored metrics")
     parser.add_argument("--dsl_temperature", type=float, default=1.0, help="temperature of the dual softmax")
     parser.add_argument(

@@ -26,10 +26,10 @@ def add_random_segments(index: VideoIndex, count: int, seed: int = 0) -> None:
     videos = index.videos()
     generator = torch.Generator().manual_seed(seed)
     frame_embeds = torch.randn(count, MAX_FRAMES, index.manifest["dim"], generator=generator)
-    frame_mask = torch.ones(count, MAX_FRAMES, dtype=torch.long)
+    video_mask = torch.ones(count, MAX_FRAMES, dtype=torch.long)
     names = [videos[i % len(videos)] for i in range(count)]
     starts = [float(i % 4) for i in range(count)]
-    index.add_features(frame_embeds, frame_mask, names, starts, [start + 2.0 for start in starts])
+    index.add_features(frame_embeds, video_mask, names, starts, [start + 2.0 for start in starts])
 
 
 def free_port() -> int:

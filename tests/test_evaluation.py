@@ -144,7 +144,7 @@ def test_encode_once_then_evaluate_features(corpus, processor, model) -> None:
     text = encode_texts(model, processor, corpus_split.captions, batch_size=4, progress=False)
     assert text.sentence_embeds.shape == (6, 32) and text.word_embeds.shape == (6, MAX_WORDS, 32)
     video = encode_videos(model, processor, corpus_split.videos, batch_size=1, num_workers=0, progress=False)
-    assert video.frame_embeds.shape == (2, MAX_FRAMES, 32) and video.frame_mask.shape == (2, MAX_FRAMES)
+    assert video.frame_embeds.shape == (2, MAX_FRAMES, 32) and video.video_mask.shape == (2, MAX_FRAMES)
     # Decoding in a worker process gives the same features.
     parallel = encode_videos(model, processor, corpus_split.videos, batch_size=2, num_workers=1, progress=False)
     torch.testing.assert_close(parallel.frame_embeds, video.frame_embeds, rtol=1e-5, atol=1e-5)

@@ -129,7 +129,7 @@ def default_times(sampling: dict[str, Any], start: float, end: float, num_frames
 def feature_rows(
     manifest: dict[str, Any],
     frame_embeds: torch.Tensor,
-    frame_mask: torch.Tensor,
+    video_mask: torch.Tensor,
     videos: Sequence[str],
     starts: Sequence[float],
     ends: Sequence[float],
@@ -141,16 +141,16 @@ def feature_rows(
     if frame_embeds.ndim != 3 or tuple(frame_embeds.shape[1:]) != (frames, dim):
         raise ValueError(f"frame_embeds must be [segments, {frames}, {dim}], got {list(frame_embeds.shape)}")
     count = frame_embeds.shape[0]
-    if tuple(frame_mask.shape) != (count, frames):
-        raise ValueError(f"frame_mask must be [{count}, {frames}], got {list(frame_mask.shape)}")
-    mask = frame_mask.bool()
+    if tuple(video_mask.shape) != (count, frames):
+        raise ValueError(f"video_mask must be [{count}, {frames}], got {list(video_mask.shape)}")
+    mask = video_mask.bool()
     prefix = torch.arange(frames)[None, :] < mask.sum(1, keepdim=True)
     if not bool((mask == prefix).all()) or not bool(mask[:, 0].all()):
-        raise ValueError("frame_mask must mark at least one frame per segment, the real frames first")
+        raise ValueError("video_mask must mark at least one frame per segment, the real frames first")
     for name, values in (("videos", videos), ("starts", starts), ("ends", ends)):
         if len(values) != count:
             raise ValueError(f"{name} has {len(values)} entries for {count} segments")
-    num_frames = frame_mask.sum(1).tolist()
+    num_frames = video_mask.sum(1).tolist()
     if frame_times is None:
         sampling = manifest["sampling"]
         frame_times = [default_times(sampling, s, e, n) for s, e, n in zip(starts, ends, num_frames, strict=True)]

@@ -26,10 +26,10 @@ from ..modeling.glim import glim_weights
 from ..modeling.modeling_glccl import GLCCLModel
 
 
-def frame_vectors(frame_embeds: torch.Tensor, frame_mask: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+def frame_vectors(frame_embeds: torch.Tensor, video_mask: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     r"""Stage-1 vectors of segments `[segments, frames, dim]`: the normalised valid frames `[vectors, dim]` float32
     and, for each, the row of its segment `[vectors]` (a segment's frames are consecutive)."""
-    mask = frame_mask.bool().cpu()
+    mask = video_mask.bool().cpu()
     frames = torch.nn.functional.normalize(frame_embeds.float().cpu(), dim=-1)
     rows = torch.arange(frame_embeds.shape[0])[:, None].expand_as(mask)
     return frames[mask].numpy(), rows[mask].numpy()
@@ -50,30 +50,30 @@ def query_vectors(sentence_embeds: torch.Tensor) -> np.ndarray:
 
 
 def sentence_frame_weights(
-    model: GLCCLModel, sentence: torch.Tensor, frame_embeds: torch.Tensor, frame_mask: torch.Tensor
+    model: GLCCLModel, sentence: torch.Tensor, frame_embeds: torch.Tensor, video_mask: torch.Tensor
 ) -> torch.Tensor:
     r"""GLIM's sentence-guided frame weights `[segments, frames]` of one query `sentence` `[dim]` over
     `frame_embeds` `[segments, frames, dim]` (the weights the exact score uses for its video-sentence term)."""
     config = model.config
     dots = (frame_embeds.float() @ sentence.float())[..., None]  # [segments, frames, 1 query]: glim_weights' layout
     weights = glim_weights(
-        dots, frame_mask[..., None], config.glim_temperature, config.text_guided, config.mask_padded_frames
+        dots, video_mask[..., None], config.glim_temperature, config.text_guided, config.mask_padded_frames
     )
     return weights[..., 0]
 
 
-def best_frames(weights: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
+def best_frames(weights: torch.Tensor, video_mask: torch.Tensor) -> torch.Tensor:
     """Index of the valid frame with the largest weight, per segment: `[segments, frames] -> [segments]`."""
-    return weights.masked_fill(frame_mask == 0, -1.0).argmax(-1)
+    return weights.masked_fill(video_mask == 0, -1.0).argmax(-1)
 
 
 def video_sentence_scores(
-    model: GLCCLModel, sentence: torch.Tensor, frame_embeds: torch.Tensor, frame_mask: torch.Tensor
+    model: GLCCLModel, sentence: torch.Tensor, frame_embeds: torch.Tensor, video_mask: torch.Tensor
 ) -> torch.Tensor:
     r"""Stage 2: the sentence-guided video-sentence score of one query `sentence` `[dim]` against `[segments, frames,
     dim]`: `<s^ W_g, v^>` with `v` the GLIM-weighted sum of the frames. `[segments]`, without the logit scale."""
     frames = frame_embeds.float()
-    weights = sentence_frame_weights(model, sentence, frames, frame_mask)
+    weights = sentence_frame_weights(model, sentence, frames, video_mask)
     video = torch.nn.functional.normalize((weights[..., None] * frames).sum(1), dim=-1)
     projection = model.score_heads.video_sentence_projection.detach().float()
     query = torch.nn.functional.normalize(sentence.float(), dim=-1) @ projection

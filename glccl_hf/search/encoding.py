@@ -74,22 +74,22 @@ class EncodedBatch:
         return sum(len(parts) for parts in self.segments)
 
     def shard(self) -> tuple[dict[str, list[Any]], torch.Tensor, torch.Tensor]:
-        """The batch as shard rows, `frame_embeds` `[segments, frames, dim]` and `frame_mask` `[segments, frames]`."""
+        """The batch as shard rows, `frame_embeds` `[segments, frames, dim]` and `video_mask` `[segments, frames]`."""
         rows: dict[str, list[Any]] = {
             name: [] for name in ("video", "start", "end", "num_frames", "frame_times", "file_size", "file_mtime_ns")
         }
         embeds, masks = [], []
         for video, parts in zip(self.files, self.segments, strict=True):
-            for start, end, times, frame_embeds, frame_mask in parts:
+            for start, end, times, frame_embeds, video_mask in parts:
                 rows["video"].append(video.name)
                 rows["start"].append(start)
                 rows["end"].append(end)
-                rows["num_frames"].append(int(frame_mask.sum()))
+                rows["num_frames"].append(int(video_mask.sum()))
                 rows["frame_times"].append(times)
                 rows["file_size"].append(video.size)
                 rows["file_mtime_ns"].append(video.mtime_ns)
                 embeds.append(frame_embeds)
-                masks.append(frame_mask)
+                masks.append(video_mask)
         return rows, torch.stack(embeds), torch.stack(masks)
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..deprecation import renamed_keyword
 from ..evaluation import encode_texts
 from ..modeling.modeling_glccl import GLCCLModel, GLCCLTextFeatures, GLCCLVideoFeatures
 from ..processing import GLCCLProcessor
@@ -141,7 +142,7 @@ class VideoIndex:
         return len(self._store)
 
     def features(self, ids: np.ndarray) -> GLCCLVideoFeatures:
-        """Stored features of segments `ids`: `frame_embeds` `[n, frames, dim]` float32, `frame_mask` `[n, frames]`."""
+        """Stored features of segments `ids`: `frame_embeds` `[n, frames, dim]` float32, `video_mask` `[n, frames]`."""
         return self._store.features(ids)
 
     def segment_ids(self) -> np.ndarray:
@@ -178,10 +179,11 @@ class VideoIndex:
                 self._open_store(manifest)
             yield IndexWriter(self.root, manifest, on_commit=self._open_store)
 
+    @renamed_keyword("frame_mask", "video_mask")
     def add_features(
         self,
         frame_embeds: torch.Tensor | np.ndarray,
-        frame_mask: torch.Tensor | np.ndarray,
+        video_mask: torch.Tensor | np.ndarray,
         videos: Sequence[str],
         starts: Sequence[float],
         ends: Sequence[float],
@@ -193,14 +195,14 @@ class VideoIndex:
 
         Args:
             frame_embeds: `[segments, frames, dim]`, the model's per-frame features after the temporal module.
-            frame_mask: `[segments, frames]`, 1 on the real frames, which come first.
+            video_mask: `[segments, frames]`, 1 on the real frames, which come first.
             videos, starts, ends: each segment's video name and time span in seconds.
             frame_times: each segment's frame times (default: the processor's sampling of `[start, end)`).
             update_ann: rebuild the approximate index when it is due (pass False while adding many batches).
         """
         frame_embeds = torch.as_tensor(frame_embeds)
-        frame_mask = torch.as_tensor(frame_mask)
-        rows = adding.feature_rows(self.manifest, frame_embeds, frame_mask, videos, starts, ends, frame_times)
+        video_mask = torch.as_tensor(video_mask)
+        rows = adding.feature_rows(self.manifest, frame_embeds, video_mask, videos, starts, ends, frame_times)
         with self._writing() as writer:
             first = writer.append([writer.write_shard(0, 0, rows, frame_embeds)], [])
             if update_ann:
@@ -401,7 +403,7 @@ class VideoIndex:
         text = self.encode_queries([query])
         features = self.features(np.array([segment_id]))
         weights = cascade.sentence_frame_weights(
-            self.model, text.sentence_embeds[0], features.frame_embeds, features.frame_mask
+            self.model, text.sentence_embeds[0], features.frame_embeds, features.video_mask
         )[0]
         times = self.frame_times(segment_id)
         return times, weights[: len(times)].tolist()

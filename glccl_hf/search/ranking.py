@@ -149,7 +149,7 @@ def cascade_search(
     clock.lap("first_stage")
     if widen > 1 and len(ids) > candidates:
         features = store.features(ids)
-        rough = cascade.video_sentence_scores(model, sentence, features.frame_embeds, features.frame_mask)
+        rough = cascade.video_sentence_scores(model, sentence, features.frame_embeds, features.video_mask)
         _, ids = cascade.top_k(rough.cpu().numpy(), ids, candidates)
     clock.lap("second_stage")
     scores = exact_scores(model, store, text, ids)[0].numpy()
@@ -168,8 +168,8 @@ def hits(
     if len(ids) == 0:
         return []
     features = store.features(ids)
-    weights = cascade.sentence_frame_weights(model, text.sentence_embeds[0], features.frame_embeds, features.frame_mask)
-    best = cascade.best_frames(weights, features.frame_mask).tolist()
+    weights = cascade.sentence_frame_weights(model, text.sentence_embeds[0], features.frame_embeds, features.video_mask)
+    best = cascade.best_frames(weights, features.video_mask).tolist()
     return [
         SearchHit(
             video=str(store.video[i]),

@@ -85,11 +85,11 @@ class SegmentStore:
         return out
 
     def features(self, ids: np.ndarray) -> GLCCLVideoFeatures:
-        """Stored features of segments `ids`: `frame_embeds` `[n, frames, dim]` float32, `frame_mask` `[n, frames]`."""
+        """Stored features of segments `ids`: `frame_embeds` `[n, frames, dim]` float32, `video_mask` `[n, frames]`."""
         frame_embeds = torch.from_numpy(self._gather(ids)).to(self.device)
         counts = torch.from_numpy(self.num_frames[ids])
-        frame_mask = (torch.arange(self.manifest["frames"])[None, :] < counts[:, None]).long().to(self.device)
-        return GLCCLVideoFeatures(frame_embeds=frame_embeds, frame_mask=frame_mask)
+        video_mask = (torch.arange(self.manifest["frames"])[None, :] < counts[:, None]).long().to(self.device)
+        return GLCCLVideoFeatures(frame_embeds=frame_embeds, video_mask=video_mask)
 
     def rows(self, ids: np.ndarray) -> dict[str, list[Any]]:
         """Metadata rows (`storage.SEGMENT_SCHEMA`) of segments `ids`, in that order."""
@@ -125,7 +125,7 @@ class SegmentStore:
         for start in range(0, len(ids), chunk):
             part = ids[start : start + chunk]
             features = self.features(part)
-            vectors, rows = cascade.frame_vectors(features.frame_embeds, features.frame_mask)
+            vectors, rows = cascade.frame_vectors(features.frame_embeds, features.video_mask)
             yield vectors, part[rows].astype(np.int64)
 
     def ann(self) -> Any:

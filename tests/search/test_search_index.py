@@ -33,17 +33,17 @@ def random_segments(count: int, *, dim: int = 32, frames: int = MAX_FRAMES, seed
     generator = torch.Generator().manual_seed(seed)
     frame_embeds = torch.randn(count, frames, dim, generator=generator)
     counts = torch.randint(1, frames + 1, (count,), generator=generator)
-    frame_mask = (torch.arange(frames)[None] < counts[:, None]).long()
+    video_mask = (torch.arange(frames)[None] < counts[:, None]).long()
     names = [f"/videos/clip{i % videos:03d}.mp4" for i in range(count)]
     starts = [15.0 * (i // videos) for i in range(count)]
     ends = [start + 15.0 for start in starts]
-    return frame_embeds, frame_mask, names, starts, ends
+    return frame_embeds, video_mask, names, starts, ends
 
 
-def brute_force(model, index: VideoIndex, queries: list[str], frame_embeds, frame_mask) -> torch.Tensor:
+def brute_force(model, index: VideoIndex, queries: list[str], frame_embeds, video_mask) -> torch.Tensor:
     """`GLCCLModel.similarity` of every query against every segment, on the float16 features the index stores."""
     text = index.encode_queries(queries)
-    stored = GLCCLVideoFeatures(frame_embeds=frame_embeds.half().float(), frame_mask=frame_mask)
+    stored = GLCCLVideoFeatures(frame_embeds=frame_embeds.half().float(), video_mask=video_mask)
     with torch.no_grad():
         return model.similarity(text, stored)
 
@@ -57,8 +57,8 @@ def filled(tmp_path, model, tokenizer):
 
 
 def test_exhaustive_search_equals_brute_force_similarity(filled, model):
-    index, (frame_embeds, frame_mask, names, starts, _) = filled
-    expected = brute_force(model, index, QUERIES, frame_embeds, frame_mask)
+    index, (frame_embeds, video_mask, names, starts, _) = filled
+    expected = brute_force(model, index, QUERIES, frame_embeds, video_mask)
     results = index.search(QUERIES, k=7, exhaustive=True)
     assert len(results) == len(QUERIES)
     for row, hits in enumerate(results):
@@ -77,8 +77,8 @@ def test_one_query_string_gives_one_list_of_hits(filled):
 
 
 def test_cascade_scores_its_candidates_exactly(filled, model):
-    index, (frame_embeds, frame_mask, *_) = filled
-    expected = brute_force(model, index, QUERIES, frame_embeds, frame_mask)
+    index, (frame_embeds, video_mask, *_) = filled
+    expected = brute_force(model, index, QUERIES, frame_embeds, video_mask)
     # Candidates covering the collection: the cascade ranks everything exactly, like the exhaustive search.
     for widen in (1, 4):
         full = index.search(QUERIES, k=5, candidates=60, widen=widen)
@@ -93,10 +93,10 @@ def test_cascade_scores_its_candidates_exactly(filled, model):
 
 
 def test_best_time_is_the_frame_with_the_largest_sentence_guided_weight(filled):
-    index, (frame_embeds, frame_mask, *_) = filled
+    index, (frame_embeds, video_mask, *_) = filled
     text = index.encode_queries([QUERIES[0]])
     for hit in index.search(QUERIES[0], k=10, exhaustive=True):
-        valid = int(frame_mask[hit.segment_id].sum())
+        valid = int(video_mask[hit.segment_id].sum())
         dots = frame_embeds[hit.segment_id, :valid].half().float() @ text.sentence_embeds[0]
         times = index.frame_times(hit.segment_id)
         assert len(times) == valid
@@ -114,7 +114,7 @@ def test_reopened_index_gives_the_same_results(filled, model):
 
 
 def test_remove_hides_segments_at_once_and_compact_reclaims_space(filled, model):
-    index, (frame_embeds, frame_mask, names, *_) = filled
+    index, (frame_embeds, video_mask, names, *_) = filled
     removed_video = index.search(QUERIES[0], k=1, exhaustive=True)[0].video
     count = names.count(removed_video)
     assert index.remove(removed_video) == count
@@ -154,8 +154,8 @@ def test_status_and_bytes_per_segment_at_dim_512_and_12_frames(tmp_path, tokeniz
 
 def test_large_collection_uses_an_ivf_pq_first_stage_and_searches_new_segments_exactly(tmp_path, model, tokenizer):
     index = VideoIndex.create(tmp_path / "index", model, tiny_processor(tokenizer), ann_threshold=256)
-    frame_embeds, frame_mask, names, starts, ends = random_segments(400, seed=1, videos=40)
-    index.add_features(frame_embeds, frame_mask, names, starts, ends)
+    frame_embeds, video_mask, names, starts, ends = random_segments(400, seed=1, videos=40)
+    index.add_features(frame_embeds, video_mask, names, starts, ends)
     assert index.status()["first_stage"].startswith("IVF") and index.manifest["ann"]["covered"] == 400
     # Segments added after the IVF build (fewer than a quarter more) are searched exactly beside it.
     extra = random_segments(20, seed=2)
@@ -186,15 +186,15 @@ def test_another_model_is_refused_with_the_way_to_reindex(filled, tokenizer):
 
 
 def test_add_features_rejects_bad_shapes_and_masks(filled):
-    index, (frame_embeds, frame_mask, names, starts, ends) = filled
+    index, (frame_embeds, video_mask, names, starts, ends) = filled
     with pytest.raises(ValueError, match="frame_embeds must be"):
-        index.add_features(frame_embeds[:, :, :5], frame_mask, names, starts, ends)
-    holes = frame_mask.clone()
+        index.add_features(frame_embeds[:, :, :5], video_mask, names, starts, ends)
+    holes = video_mask.clone()
     holes[0] = torch.tensor([1, 0, 1, 0])
     with pytest.raises(ValueError, match="real frames first"):
         index.add_features(frame_embeds, holes, names, starts, ends)
     with pytest.raises(ValueError, match="videos has 3 entries"):
-        index.add_features(frame_embeds, frame_mask, names[:3], starts, ends)
+        index.add_features(frame_embeds, video_mask, names[:3], starts, ends)
     assert len(index) == 60
 
 
@@ -231,3 +231,19 @@ def test_create_refuses_an_existing_index_and_open_a_folder_without_one(filled, 
     assert manifest["model"]["name_or_path"] is None  # an in-memory model: open needs model=
     with pytest.raises(ValueError, match="pass model="):
         VideoIndex.open(index.root)
+
+
+def test_add_features_takes_the_old_frame_mask_keyword_with_a_warning(tmp_path, model, tokenizer):
+    frame_embeds, video_mask, names, starts, ends = random_segments(6, seed=3)
+    renamed = VideoIndex.create(tmp_path / "renamed", model, tiny_processor(tokenizer))
+    with pytest.warns(FutureWarning, match="frame_mask= is renamed video_mask="):
+        ids = renamed.add_features(frame_embeds, frame_mask=video_mask, videos=names, starts=starts, ends=ends)
+    current = VideoIndex.create(tmp_path / "current", model, tiny_processor(tokenizer))
+    assert ids == current.add_features(frame_embeds, video_mask=video_mask, videos=names, starts=starts, ends=ends)
+    assert [hit.score for hit in renamed.search(QUERIES[0], k=3)] == [
+        hit.score for hit in current.search(QUERIES[0], k=3)
+    ]
+    with pytest.raises(TypeError, match="both frame_mask= and video_mask="):
+        renamed.add_features(
+            frame_embeds, video_mask=video_mask, frame_mask=video_mask, videos=names, starts=starts, ends=ends
+        )

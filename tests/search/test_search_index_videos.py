@@ -14,8 +14,8 @@ def test_videos_lists_each_live_video_once_sorted(tmp_path):
     assert index.videos() == []
     names = ["/v/b.mp4", "/v/a.mp4", "/v/b.mp4", "/w/c.mp4"]
     frame_embeds = torch.randn(len(names), MAX_FRAMES, 32)
-    frame_mask = torch.ones(len(names), MAX_FRAMES, dtype=torch.long)
-    index.add_features(frame_embeds, frame_mask, names, [0.0, 0.0, 15.0, 0.0], [15.0, 15.0, 30.0, 15.0])
+    video_mask = torch.ones(len(names), MAX_FRAMES, dtype=torch.long)
+    index.add_features(frame_embeds, video_mask, names, [0.0, 0.0, 15.0, 0.0], [15.0, 15.0, 30.0, 15.0])
     assert index.videos() == ["/v/a.mp4", "/v/b.mp4", "/w/c.mp4"]
     index.remove("/w")
     assert index.videos() == ["/v/a.mp4", "/v/b.mp4"]
