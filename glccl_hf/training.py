@@ -3,7 +3,8 @@
 The reference recipe: AdamW (betas 0.9 / 0.98, eps 1e-6), decoupled weight decay 0.2 except biases,
 LayerNorm parameters and the logit scale; CLIP parameters at `learning_rate * coef_lr` (1e-4 * 1e-3), GLCCL's own
 parameters (temporal module, score matrices) at `learning_rate`; 10% linear warmup then cosine; gradient-norm clip
-1.0; the logit scale clamped to `log(logit_scale_max)` after every optimizer step.
+1.0; the logit scale clamped to `log(logit_scale_max)` after every optimizer step (docs/method.md, section 6,
+states the recipe and the reference's quirks).
 
 `GLCCLTrainingArguments` carries these as defaults; `GLCCLTrainer` builds the parameter groups, clamps the logit
 scale and evaluates by retrieval (encode every text and video once, score all pairs, report R@K / MdR / MnR), and

@@ -67,3 +67,16 @@ def test_nothing_shipped_points_outside_the_repository():
         assert "../shared" not in text and "/work/" not in text, path
     pointers = [path.name for path in (ROOT / "modeling").glob("*.py") if "docs/method.md" in path.read_text()]
     assert {"glim.py", "modeling_glccl.py", "losses.py"} <= set(pointers)
+
+
+def test_readme_points_to_where_the_four_scores_are_computed():
+    # A newcomer finds the four scores from README's one pointer: it names the scorer's function and its steps.
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    pointer = readme.split("**Where the four scores are computed:**", 1)[1].split("\n\n", 1)[0]
+    name = re.search(r"steps 1-4 of `([\w.]+)`", pointer)[1]
+    definition = _definition("modeling/glim.py", name)
+    assert definition is not None, f"README points to modeling/glim.py:{name}, which does not exist"
+    source = ast.get_source_segment((ROOT / "modeling" / "glim.py").read_text(encoding="utf-8"), definition)
+    for step in "1234":
+        assert re.search(rf"^\s*# {step}\. ", source, re.MULTILINE), f"{name} has no step '# {step}.'"
+    assert "[docs/method.md](docs/method.md)" in pointer and "`glim_weights`" in pointer
