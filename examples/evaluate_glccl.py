@@ -38,6 +38,7 @@ from glccl_hf.data import LoadReport, cache_frames, load_retrieval_dataset
 from glccl_hf.data.collator import ON_ERROR_POLICIES
 from glccl_hf.data.loaders import MISSING_VIDEO_POLICIES
 from glccl_hf.evaluation import DUPLICATE_POLICIES, RetrievalScores, retrieval_corpus, score_dataset
+from glccl_hf.formatting import preview
 from glccl_hf.metrics import DIRECTIONS, DSL_PREFIX, METRIC_NAMES, format_metrics_table
 from glccl_hf.report import write_retrieval_report
 from glccl_hf.video import VideoDecodeError
@@ -149,8 +150,7 @@ def _counted(items: list, shown: int = 5) -> str:
     """'3 (a, b, c)': a count and the first few items."""
     if not items:
         return "0"
-    names = ", ".join(str(item) for item in items[:shown]) + (", ..." if len(items) > shown else "")
-    return f"{len(items)} ({names})"
+    return f"{len(items)} ({preview(items, shown, render=str)})"
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:

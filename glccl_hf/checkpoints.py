@@ -22,6 +22,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME
 
 from . import modeling
+from .formatting import preview
 
 logger = logging.getLogger(__name__)
 
@@ -199,7 +200,7 @@ def describe_output_dir(output_dir: str | os.PathLike) -> str:
     parts = []
     for names, what in ((checkpoints, "checkpoint(s)"), (run_files, "file(s) of a run"), (other, "other entr(ies)")):
         if names:
-            shown = ", ".join(names[:6]) + (f", ... ({len(names) - 6} more)" if len(names) > 6 else "")
+            shown = preview(names, 6, render=str)
             parts.append(f"{len(names)} {what} ({shown})")
     return "; ".join(parts)
 
