@@ -75,6 +75,11 @@ PROCESSOR_FILES = {
     "tokenizer_config.json",
     "processing_glccl.py",
     "video_glccl.py",
+    "video_sampling_glccl.py",
+    "pyav_glccl.py",
+    "display_matrix_glccl.py",
+    "torchcodec_glccl.py",
+    "video_errors_glccl.py",
     "frame_processing_glccl.py",
 }
 # What Trainer.evaluate returns: prefixed metrics plus bookkeeping.

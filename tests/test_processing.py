@@ -331,7 +331,17 @@ def test_sample_frames_are_load_videos_frames_before_normalisation(tiny_tokenize
 
 # ------------------------------------------------------------------------------------------------ remote code
 
-PROCESSOR_CODE = ("processing_glccl.py", "video_glccl.py", "frame_processing_glccl.py", "checks.py")
+PROCESSOR_CODE = (
+    "processing_glccl.py",
+    "video_glccl.py",
+    "video_sampling_glccl.py",
+    "pyav_glccl.py",
+    "display_matrix_glccl.py",
+    "torchcodec_glccl.py",
+    "video_errors_glccl.py",
+    "frame_processing_glccl.py",
+    "checks.py",
+)
 
 
 @pytest.fixture()
