@@ -13,8 +13,7 @@ Part of the remote code a checkpoint carries with the processor (see video_glccl
 from __future__ import annotations
 
 import math
-from bisect import bisect_left, bisect_right, insort
-from collections import deque
+from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from fractions import Fraction
 from typing import Any
@@ -23,6 +22,7 @@ import numpy as np
 import torch
 
 from .display_matrix_glccl import display_orientation, orient_as_displayed
+from .packet_lookahead_glccl import MAX_REORDER, PacketLookahead
 from .video_errors_glccl import VideoDecodeError, still_image_error, undecodable
 from .video_sampling_glccl import VideoFrames, check_window_start, sample_times
 
@@ -39,8 +39,6 @@ __all__ = ["PyAVReader"]
 _TRUNCATION_TOLERANCE_S = Fraction(1, 10)
 # Codecs whose decoders drop non-reference frames exactly under skip_frame=NONREF (B-frames nothing refers to).
 _SKIP_NONREF_CODECS = frozenset({"h264", "hevc"})
-# Read-ahead bound for deciding a frame is unused when decode timestamps are missing (H.264 reorders <= 16).
-_MAX_REORDER = 32
 
 
 class PyAVReader:
@@ -190,7 +188,7 @@ class PyAVReader:
         """
         nominal = self._nominal_frame_pts(self.pstream)
         hint = hint_end if hint_end is not None else start + 2**40
-        back = 4 * _MAX_REORDER * nominal
+        back = 4 * MAX_REORDER * nominal
         while True:
             seek_to = hint - back
             tail: list[tuple[int, int | None, int]] = []
@@ -207,7 +205,7 @@ class PyAVReader:
                 tail = []  # a failed seek or a damaged tail: read from further back
             # The frame with the largest pts is within the reorder depth of the end (in decode order): a tail longer
             # than that holds it, whatever the demuxer's seek precision.
-            if len(tail) > _MAX_REORDER or seek_to <= start:
+            if len(tail) > MAX_REORDER or seek_to <= start:
                 break
             if tail and hint_end is None:
                 hint = max(ts for ts, _, _ in tail)  # the end is known roughly now: back off from there
@@ -238,64 +236,18 @@ class PyAVReader:
         shown at any target: a later frame (in presentation order) is shown at the next target at or after it.
         Packets are read ahead (demux only) until that is decided, so results equal decoding every frame.
         """
-        stream = self.stream
-        ctx = stream.codec_context
+        ctx = self.stream.codec_context
         may_skip = ctx.codec.name in _SKIP_NONREF_CODECS
-        packets = self.main.demux(stream)
-        queue: deque[Any] = deque()
-        seen: list[int] = []  # sorted pts of every packet read since the seek
-        self._seen = seen
-        state = {"max_dts": None, "eof": False}
-
-        def pull() -> bool:
-            packet = next(packets, None)
-            if packet is None:
-                state["eof"] = True
-                return False
-            queue.append(packet)
-            if packet.pts is not None:
-                insort(seen, packet.pts)
-            ts = packet.dts if packet.dts is not None else packet.pts
-            if ts is not None and (state["max_dts"] is None or ts > state["max_dts"]):
-                state["max_dts"] = ts
-            return True
-
-        while queue or pull():
-            packet = queue.popleft()
+        packets = PacketLookahead(self.main.demux(self.stream))
+        self._seen = packets.seen  # pts of every packet read since the seek, for _check_not_cut_short
+        for packet in packets:
             if may_skip:
-                ctx.skip_frame = "NONREF" if self._skippable(packet, targets, seen, queue, state, pull) else "DEFAULT"
+                ctx.skip_frame = "NONREF" if packets.never_shown(packet, targets) else "DEFAULT"
             for frame in packet.decode():
                 if frame.pts is None:
                     raise VideoDecodeError(f"{self.name}: decoded frame has no presentation timestamp")
                 self.decoded += 1
                 yield frame
-
-    @staticmethod
-    def _skippable(
-        packet: Any,
-        targets: list[int],
-        seen: list[int],
-        queue: deque[Any],
-        state: dict[str, Any],
-        pull: Callable[[], bool],
-    ) -> bool:
-        """Whether the frame in ``packet`` is provably never shown at a target (reads packets ahead to decide)."""
-        if packet.pts is None or not packet.size:
-            return False
-        j = bisect_left(targets, packet.pts)
-        if j == len(targets):
-            return True  # after the last target: only needed as a reference, which NONREF keeps
-        target = targets[j]
-        while True:
-            later = bisect_right(seen, packet.pts)
-            if later < len(seen) and seen[later] <= target:
-                return True  # a later frame is shown at the target instead
-            # Nothing later can still come at or before the target once decode timestamps pass it (pts >= dts),
-            # or once more packets than any reorder depth have been read after this one.
-            if state["eof"] or (state["max_dts"] is not None and state["max_dts"] > target):
-                return False
-            if len(queue) > _MAX_REORDER or not pull():
-                return False
 
     def _keyframe_before(self, target: int) -> int | None:
         """Timestamp of the keyframe a seek to ``target`` would start from (demux only, on the probe)."""

@@ -5,6 +5,7 @@ One job per file, all carried by a checkpoint with the processor as remote code:
 
 - video_sampling_glccl.py: which times are sampled (the reference's rule) and :class:`VideoFrames`;
 - pyav_glccl.py: decoding with PyAV (the default): seeking, decoding forward, the frame shown at each time;
+- packet_lookahead_glccl.py: which non-reference frames PyAV need not decode (packets read ahead);
 - display_matrix_glccl.py: frames turned and mirrored as a player shows them (phone footage);
 - torchcodec_glccl.py: the optional torchcodec backend;
 - video_errors_glccl.py: :class:`VideoDecodeError` and the checks that say why a file is not a readable video;

@@ -77,6 +77,7 @@ PROCESSOR_FILES = {
     "video_glccl.py",
     "video_sampling_glccl.py",
     "pyav_glccl.py",
+    "packet_lookahead_glccl.py",
     "display_matrix_glccl.py",
     "torchcodec_glccl.py",
     "video_errors_glccl.py",

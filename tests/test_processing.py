@@ -336,6 +336,7 @@ PROCESSOR_CODE = (
     "video_glccl.py",
     "video_sampling_glccl.py",
     "pyav_glccl.py",
+    "packet_lookahead_glccl.py",
     "display_matrix_glccl.py",
     "torchcodec_glccl.py",
     "video_errors_glccl.py",
