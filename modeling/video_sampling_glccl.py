@@ -68,7 +68,8 @@ def _exact_seconds(name: str, value: Any, positive: bool, tail: str = "") -> Fra
     if not math.isfinite(float(value)) or (value <= 0 if positive else value < 0):
         raise ValueError(f"{name} must be a {finite}{tail}, got {value!r}")
     # limit_denominator: 0.1 means exactly 1/10, so t = 10 s lands on a frame at 10 s rather than just before it.
-    return Fraction(value).limit_denominator(1_000_000)
+    # .item(): Fraction takes numpy's float32 and float16 only as Python floats.
+    return Fraction(value.item() if isinstance(value, np.number) else value).limit_denominator(1_000_000)
 
 
 def check_sampling_args(max_frames: int, sample_fps: float) -> Fraction:
