@@ -1,6 +1,7 @@
 """GLCCLProcessor: CLIP tokenizer + video decoding/preprocessing with the GLCCL reference's layout.
 
-Part of the remote code a checkpoint carries (with video_glccl.py and frame_processing_glccl.py):
+Part of the remote code a checkpoint carries (with video_glccl.py and the video files it lists, and
+frame_processing_glccl.py):
 ``AutoProcessor.from_pretrained(checkpoint, trust_remote_code=True)`` gives this class without glccl_hf installed.
 
 Text: ``[SOT] + BPE(caption)[:max_words - 2] + [EOT]`` (the tokenizer's own truncation and padding to
@@ -267,5 +268,5 @@ class GLCCLProcessor(ProcessorMixin):
         return BatchFeature(data=data)
 
 
-# save_pretrained then writes auto_map {"AutoProcessor": ...} and copies this file and video_glccl.py beside it.
+# save_pretrained then writes auto_map {"AutoProcessor": ...} and copies this file and every file it imports beside it.
 GLCCLProcessor.register_for_auto_class("AutoProcessor")
