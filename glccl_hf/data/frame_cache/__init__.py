@@ -23,9 +23,10 @@ from .reader import (
     open_frame_cache,
     read_cache_info,
     sampling_settings,
+    shard_schema,
     video_source,
 )
-from .writer import DEFAULT_SHARD_VIDEOS, cache_frames, encode_jpeg, shard_schema
+from .writer import DEFAULT_SHARD_VIDEOS, cache_frames, encode_jpeg
 
 __all__ = [
     "CACHE_FORMATS",

@@ -119,6 +119,23 @@ def read_cache_info(directory: Path) -> dict[str, Any] | None:
     return info
 
 
+def shard_schema(format: str) -> pa.Schema:
+    """The Arrow schema of a shard: one row per video, its frames raw (one binary) or as one JPEG per frame."""
+    frames = pa.large_binary() if format == "raw" else pa.list_(pa.binary())
+    return pa.schema(
+        [
+            ("key", pa.string()),
+            ("video", pa.string()),
+            ("size", pa.int64()),
+            ("mtime_ns", pa.int64()),
+            ("sampling", pa.string()),
+            ("num_frames", pa.int32()),
+            ("image_size", pa.int32()),
+            ("frames", frames),
+        ]
+    )
+
+
 def decode_jpeg(images: list[bytes], image_size: int) -> torch.Tensor:
     """uint8 frames [frames, 3, S, S] from the JPEG files the writer's ``encode_jpeg`` stored."""
     from PIL import Image

@@ -36,6 +36,7 @@ from .reader import (
     forget_frame_cache,
     read_cache_info,
     sampling_settings,
+    shard_schema,
     video_source,
 )
 
@@ -48,23 +49,6 @@ _SHARD_MAX_BYTES = 512 * 2**20
 
 
 # ------------------------------------------------------------------------------------------------- the shards
-
-
-def shard_schema(format: str) -> pa.Schema:
-    """The Arrow schema of a shard: one row per video, its frames raw (one binary) or as one JPEG per frame."""
-    frames = pa.large_binary() if format == "raw" else pa.list_(pa.binary())
-    return pa.schema(
-        [
-            ("key", pa.string()),
-            ("video", pa.string()),
-            ("size", pa.int64()),
-            ("mtime_ns", pa.int64()),
-            ("sampling", pa.string()),
-            ("num_frames", pa.int32()),
-            ("image_size", pa.int32()),
-            ("frames", frames),
-        ]
-    )
 
 
 def encode_jpeg(frames: np.ndarray, quality: int) -> list[bytes]:
