@@ -20,15 +20,10 @@ explicitly (command line or JSON) wins over the preset. `--global_batch_size` (o
 Evaluation: `--eval_split val --eval_strategy epoch` evaluates retrieval during training (`eval_t2v_R@1` ...);
 `--load_best_model_at_end` then selects by `t2v_R@1` unless `--metric_for_best_model` says otherwise. `--do_eval`
 evaluates the eval split after training, `--do_predict` reports the test split (`--test_split`, default "test"),
-which is never used for model selection unless you name it as `--eval_split`. `--resume_from_checkpoint PATH` (or
-`last`: the newest complete checkpoint in `--output_dir`; one whose save was interrupted is skipped) continues a run
-exactly. A non-empty `--output_dir` is refused unless `--resume_from_checkpoint` continues the run there or
-`--overwrite_output_dir` deletes the earlier run's checkpoints and model first. The final model, its code and the
+which is never used for model selection unless you name it as `--eval_split`. The final model, its code and the
 processor are saved in `--output_dir`, with a model card (README.md) listing the reported metrics; with
-`--push_to_hub` that final card is the one uploaded.
-
-Data loading: `--frame_cache DIR` decodes every video once into a frame cache (reused, and completed, by later runs)
-and trains and evaluates from it: the same inputs exactly (default raw format), far less CPU per clip.
+`--push_to_hub` that final card is the one uploaded. Resuming, the output folder and the frame cache
+(`--frame_cache DIR`: each video decoded once, the same inputs exactly): docs/training.md and docs/datasets.md.
 """
 
 from __future__ import annotations
@@ -37,7 +32,7 @@ import inspect
 import json
 import logging
 import sys
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -55,21 +50,12 @@ from glccl_hf.training import GLCCLTrainer, GLCCLTrainingArguments
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class DatasetPreset:
-    """The paper's per-dataset settings, as the reference runs them; each field is the argument it defaults."""
-
-    max_words: int
-    max_frames: int
-    global_batch_size: int
-    num_train_epochs: float
-    max_seconds: float | None = None  # sampling window: the reference reads DiDeMo's seconds 0-31 only
-
-
-PRESETS: dict[str, DatasetPreset] = {
-    "msrvtt": DatasetPreset(max_words=32, max_frames=12, global_batch_size=128, num_train_epochs=5),
-    "didemo": DatasetPreset(max_words=64, max_frames=64, global_batch_size=64, num_train_epochs=20, max_seconds=32),
-    "vatex": DatasetPreset(max_words=32, max_frames=12, global_batch_size=128, num_train_epochs=5),
+# The paper's per-dataset settings, as the reference runs them: each key is the argument it defaults.
+PRESETS: dict[str, dict[str, Any]] = {
+    "msrvtt": {"max_words": 32, "max_frames": 12, "global_batch_size": 128, "num_train_epochs": 5},
+    # max_seconds: the reference samples DiDeMo's seconds 0-31 only
+    "didemo": {"max_words": 64, "max_frames": 64, "global_batch_size": 64, "num_train_epochs": 20, "max_seconds": 32},
+    "vatex": {"max_words": 32, "max_frames": 12, "global_batch_size": 128, "num_train_epochs": 5},
 }
 
 
@@ -176,7 +162,7 @@ def preset_defaults(name: str | None) -> dict[str, Any]:
         return {}
     if name not in PRESETS:
         raise ValueError(f"--dataset_preset {name!r}: expected one of {sorted(PRESETS)}")
-    return asdict(PRESETS[name])
+    return dict(PRESETS[name])
 
 
 def given_arguments(argv: list[str]) -> dict[str, Any]:
@@ -258,7 +244,7 @@ def check_arguments(
             "feature gather stops the run; prefer --missing_videos drop and clean videos",
             training_args.world_size,
         )
-    model_source(model_args)
+    check_model_source(model_args)
 
 
 # ------------------------------------------------------------------------------------------------- the model
@@ -303,21 +289,18 @@ def typed_value(raw: str) -> Any:
     return raw
 
 
-def model_source(model_args: ModelArguments) -> str:
-    """Where the model comes from: "clip", "checkpoint" or "fresh"; contradictory arguments are refused."""
+def check_model_source(model_args: ModelArguments) -> None:
+    """Refuse no model, or contradictory ones: CLIP, a GLCCL checkpoint or a fresh config, exactly one."""
     given = [name for name in ("clip_model", "model_name_or_path") if getattr(model_args, name)]
     if len(given) > 1:
         raise ValueError("give only one of --clip_model and --model_name_or_path")
     if given and model_args.config_name:
         raise ValueError(f"--config_name is for a fresh model; it cannot be combined with --{given[0]}")
-    if given:
-        return {"clip_model": "clip", "model_name_or_path": "checkpoint"}[given[0]]
-    if model_args.config_name or model_args.config_overrides:
-        return "fresh"
-    raise ValueError(
-        "no model: give --clip_model (a CLIP checkpoint), --model_name_or_path (a GLCCL checkpoint) or "
-        "--config_name / --config_overrides (a fresh model)"
-    )
+    if not (given or model_args.config_name or model_args.config_overrides):
+        raise ValueError(
+            "no model: give --clip_model (a CLIP checkpoint), --model_name_or_path (a GLCCL checkpoint) or "
+            "--config_name / --config_overrides (a fresh model)"
+        )
 
 
 def model_overrides(model_args: ModelArguments) -> dict[str, Any]:
@@ -332,13 +315,14 @@ def model_overrides(model_args: ModelArguments) -> dict[str, Any]:
 
 def load_model(model_args: ModelArguments, tokenizer: Any) -> GLCCLModel:
     """The model to train: from CLIP, from a GLCCL checkpoint, or freshly initialised from a config."""
-    source = model_source(model_args)
+    check_model_source(model_args)
     overrides = model_overrides(model_args)
-    if source != "fresh" and any(key in overrides for key in ("text_config", "vision_config")):
+    pretrained = model_args.clip_model or model_args.model_name_or_path
+    if pretrained and any(key in overrides for key in ("text_config", "vision_config")):
         raise ValueError("text_config./vision_config. overrides are for fresh models (--config_name / defaults)")
-    if source == "clip":
+    if model_args.clip_model:
         model = GLCCLModel.from_clip_pretrained(model_args.clip_model, **overrides)
-    elif source == "checkpoint":
+    elif model_args.model_name_or_path:
         model = load_checkpoint(model_args.model_name_or_path, overrides)
     else:
         model = GLCCLModel(fresh_config(model_args, overrides, tokenizer))

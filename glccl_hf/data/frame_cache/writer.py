@@ -1,33 +1,13 @@
-"""A frame cache: each video decoded once, its sampled frames stored after resize and centre crop (uint8).
+"""``cache_frames``: decode each distinct video of a dataset once, in worker processes, into a frame cache folder.
 
-Decoding an MP4 and preprocessing its frames costs far more CPU than a GPU step takes per clip. ``cache_frames``
-decodes every distinct video of a dataset once with the processor's own sampling (:meth:`GLCCLProcessor.sample_frames`:
-the frames ``load_video`` picks, resized and centre-cropped, before normalisation) and stores them in Arrow shards;
-``GLCCLDataCollator`` and ``encode_videos`` then read those frames instead of decoding, and normalise them exactly
-as ``load_video`` does. A raw cache gives bit-identical model inputs; a JPEG cache is smaller and lossy.
-
-Layout of a cache folder::
-
-    cache_info.json            format ("raw" or "jpeg"), JPEG quality, layout version
-    shard-<id>.arrow           Arrow IPC stream files, one row per video (`datasets.Dataset.from_file` loads one)
-
-Each row holds ``key`` (the entry's key, below), ``video`` (the path, or ``sha256:<hex>`` for embedded bytes),
-``size``, ``mtime_ns``, ``sampling`` (JSON of the processor's sampling settings), ``num_frames``, ``image_size`` and
-``frames``: for "raw" one binary of ``num_frames x 3 x S x S`` uint8 (frame, channel, row, column); for "jpeg" a list
-of one JPEG per frame.
-
-An entry's key hashes the video's identity (absolute path, size and modification time; or the SHA-256 of embedded
-bytes) with the sampling settings (``max_frames``, ``sample_fps``, ``max_seconds``, ``image_size``,
-``video_backend``). Readers recompute it from the file as it is now, so a video changed since it was cached, or a
-processor with other settings, finds no entry and is decoded: a stale entry is never used.
-
-A shard is written to a temporary file and renamed into place once complete, so a process killed while caching
-loses at most the shard it was writing; rerunning ``cache_frames`` adds only the missing videos.
+Frames are the processor's own (:meth:`GLCCLProcessor.sample_frames`: the frames ``load_video`` picks, resized and
+centre-cropped, before normalisation), stored in the layout :mod:`.reader` describes. A shard is written to a
+temporary file and renamed into place once complete, so a process killed while caching loses at most the shard it
+was writing; rerunning ``cache_frames`` adds only the missing videos.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import logging
@@ -43,113 +23,37 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from ..modeling.checks import positive_int
-from ..modeling.video_glccl import VideoDecodeError
+from ...modeling.checks import positive_int
+from ...modeling.video_glccl import VideoDecodeError
+from .reader import (
+    CACHE_FORMATS,
+    CACHE_INFO,
+    FRAME_CACHE_COLUMN,
+    LAYOUT_VERSION,
+    SHARD_SUFFIX,
+    FrameCache,
+    VideoIdentity,
+    forget_frame_cache,
+    read_cache_info,
+    sampling_settings,
+    shard_schema,
+    video_source,
+)
 
 logger = logging.getLogger(__name__)
 
-FRAME_CACHE_COLUMN = "frame_cache"
-CACHE_FORMATS: tuple[str, ...] = ("raw", "jpeg")
-CACHE_INFO = "cache_info.json"
-# Version of the folder layout above; a folder of another version is refused rather than misread.
-LAYOUT_VERSION = 1
-SHARD_SUFFIX = ".arrow"
 _TMP_SUFFIX = ".tmp"
 # A shard is closed after this many videos or this many frame bytes, whichever comes first.
 DEFAULT_SHARD_VIDEOS = 64
 _SHARD_MAX_BYTES = 512 * 2**20
 
 
-# ------------------------------------------------------------------------------------------------- entry keys
-
-
-def sampling_settings(processor: Any) -> dict[str, Any]:
-    """The processor settings that decide which frames a video gives: part of every entry's key."""
-    return {
-        "max_frames": int(processor.max_frames),
-        "sample_fps": float(processor.sample_fps),
-        "max_seconds": None if processor.max_seconds is None else float(processor.max_seconds),
-        "image_size": int(processor.image_size),
-        "video_backend": str(processor.video_backend),
-    }
-
-
-@dataclass(frozen=True)
-class VideoIdentity:
-    """What identifies a video's content: its absolute path with size and modification time, or its bytes' hash."""
-
-    video: str
-    size: int
-    mtime_ns: int
-
-    @classmethod
-    def of(cls, source: Any) -> VideoIdentity:
-        """The identity of a path or embedded bytes as they are now.
-
-        Raises:
-            OSError: the path cannot be stat'ed (e.g. it does not exist).
-            TypeError: the source is neither a path nor bytes.
-        """
-        if isinstance(source, (bytes, bytearray, memoryview)):
-            data = bytes(source)
-            return cls(video="sha256:" + hashlib.sha256(data).hexdigest(), size=len(data), mtime_ns=0)
-        if isinstance(source, (str, os.PathLike)):
-            path = os.path.abspath(os.fspath(source))
-            stat = os.stat(path)
-            return cls(video=path, size=stat.st_size, mtime_ns=stat.st_mtime_ns)
-        raise TypeError(f"a frame cache stores videos given as a path or bytes, got {type(source).__name__}")
-
-    def key(self, sampling: Mapping[str, Any]) -> str:
-        """The entry key: a hash of this identity and the sampling settings."""
-        text = json.dumps([self.video, self.size, self.mtime_ns, dict(sorted(sampling.items()))])
-        return hashlib.sha256(text.encode()).hexdigest()
-
-
-def video_source(video: Any) -> Any:
-    """A dataset row's video as a path or bytes: a ``{"path", "bytes"}`` dict (``datasets.Video(decode=False)``)
-    gives its embedded bytes, else its path."""
-    if isinstance(video, Mapping):
-        return video.get("bytes") or video.get("path")
-    return video
-
-
-# ------------------------------------------------------------------------------------------------ the format
-
-
-def _read_info(directory: Path) -> dict[str, Any] | None:
-    path = directory / CACHE_INFO
-    if not path.is_file():
-        return None
-    try:
-        info = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise ValueError(f"{path}: not a readable frame cache description ({err})") from err
-    if info.get("layout_version") != LAYOUT_VERSION or info.get("format") not in CACHE_FORMATS:
-        raise ValueError(
-            f"{path}: frame cache layout {info.get('layout_version')!r} / format {info.get('format')!r} is not "
-            f"one this version reads (layout {LAYOUT_VERSION}, formats {CACHE_FORMATS}); use a new folder"
-        )
-    return info
-
-
-def _shard_schema(format: str) -> pa.Schema:
-    frames = pa.large_binary() if format == "raw" else pa.list_(pa.binary())
-    return pa.schema(
-        [
-            ("key", pa.string()),
-            ("video", pa.string()),
-            ("size", pa.int64()),
-            ("mtime_ns", pa.int64()),
-            ("sampling", pa.string()),
-            ("num_frames", pa.int32()),
-            ("image_size", pa.int32()),
-            ("frames", frames),
-        ]
-    )
+# ------------------------------------------------------------------------------------------------- the shards
 
 
 def encode_jpeg(frames: np.ndarray, quality: int) -> list[bytes]:
-    """JPEG files (4:4:4, no chroma subsampling) of uint8 frames [n, 3, S, S]."""
+    """JPEG files (4:4:4, no chroma subsampling) of uint8 frames [frames, 3, S, S]; the reader's ``decode_jpeg``
+    reads them back."""
     from PIL import Image
 
     encoded = []
@@ -162,136 +66,12 @@ def encode_jpeg(frames: np.ndarray, quality: int) -> list[bytes]:
     return encoded
 
 
-def decode_jpeg(images: list[bytes], image_size: int) -> torch.Tensor:
-    """uint8 frames [n, 3, S, S] from the JPEG files :func:`encode_jpeg` wrote."""
-    from PIL import Image
-
-    out = np.empty((len(images), 3, image_size, image_size), dtype=np.uint8)
-    for i, data in enumerate(images):
-        with Image.open(io.BytesIO(data)) as image:
-            out[i] = np.asarray(image.convert("RGB")).transpose(2, 0, 1)
-    return torch.from_numpy(out)
-
-
-# ----------------------------------------------------------------------------------------------- reading
-
-
-class FrameCache:
-    """Read access to a frame cache folder (see the module docstring).
-
-    The folder's complete shards are memory-mapped and indexed when the object is made; shards added later are
-    seen after :meth:`refresh`.
-
-    Args:
-        directory: the cache folder, as written by :func:`cache_frames`.
-    """
-
-    def __init__(self, directory: str | os.PathLike):
-        self.directory = Path(directory)
-        info = _read_info(self.directory)
-        if info is None:
-            raise FileNotFoundError(f"{self.directory}: no frame cache here (no {CACHE_INFO}); cache_frames builds one")
-        self.format: str = info["format"]
-        self.jpeg_quality: int | None = info.get("jpeg_quality")
-        self._tables: list[pa.Table] = []
-        self._index: dict[str, tuple[int, int]] = {}
-        self._shard_names: set[str] = set()
-        self.refresh()
-
-    def refresh(self) -> None:
-        """Index the shards completed since this object was made (or last refreshed)."""
-        for path in sorted(self.directory.glob(f"shard-*{SHARD_SUFFIX}")):
-            if path.name in self._shard_names:
-                continue
-            with pa.memory_map(str(path)) as source:
-                table = pa.ipc.open_stream(source).read_all()
-            self._shard_names.add(path.name)
-            self._tables.append(table)
-            shard = len(self._tables) - 1
-            for row, key in enumerate(table.column("key").to_pylist()):
-                self._index.setdefault(key, (shard, row))
-
-    def __len__(self) -> int:
-        return len(self._index)
-
-    def __contains__(self, key: str) -> bool:
-        return key in self._index
-
-    @property
-    def shard_paths(self) -> list[Path]:
-        """The complete shards, sorted by name."""
-        return [self.directory / name for name in sorted(self._shard_names)]
-
-    def frames(self, source: Any, sampling: Mapping[str, Any]) -> torch.Tensor | None:
-        """The cached frames of a video for these sampling settings, or None when there is no valid entry.
-
-        Args:
-            source: a path, embedded bytes or a ``{"path", "bytes"}`` dict.
-            sampling: :func:`sampling_settings` of the processor that will normalise the frames.
-
-        Returns:
-            uint8 [n, 3, S, S], or None when the video is not cached with these settings, has changed since, or
-            cannot be stat'ed (decoding it then reports why).
-        """
-        try:
-            key = VideoIdentity.of(video_source(source)).key(sampling)
-        except (OSError, TypeError):
-            return None
-        return self.frames_for_key(key)
-
-    def frames_for_key(self, key: str) -> torch.Tensor | None:
-        """The frames stored under an entry key, or None."""
-        location = self._index.get(key)
-        if location is None:
-            return None
-        shard, row = location
-        table = self._tables[shard]
-        count = table.column("num_frames")[row].as_py()
-        size = table.column("image_size")[row].as_py()
-        if self.format == "jpeg":
-            return decode_jpeg(table.column("frames")[row].as_py(), size)
-        buffer = table.column("frames")[row].as_buffer()
-        # A copy: the tensor outlives no memory map and may be written to by the caller.
-        array = np.frombuffer(buffer, dtype=np.uint8).reshape(count, 3, size, size).copy()
-        return torch.from_numpy(array)
-
-
-# One open FrameCache per folder and process (each DataLoader worker opens its own on first use).
-_OPEN_CACHES: dict[str, FrameCache] = {}
-
-
-def open_frame_cache(directory: str | os.PathLike) -> FrameCache:
-    """The process's FrameCache of a folder, opened on first use."""
-    key = os.path.abspath(os.fspath(directory))
-    cache = _OPEN_CACHES.get(key)
-    if cache is None:
-        cache = _OPEN_CACHES[key] = FrameCache(key)
-    return cache
-
-
-def load_cached_video(processor: Any, source: Any, cache_dir: str | os.PathLike | None, name: str = "video") -> Any:
-    """``processor.load_video`` of a video, from its cached frames when the cache holds a valid entry.
-
-    A video the cache lacks (or holds for other settings, or that changed since) is decoded as without a cache, so
-    the result never depends on the cache's state: raw-cached frames normalise to exactly the decoded values.
-    """
-    if cache_dir is not None:
-        frames = open_frame_cache(cache_dir).frames(source, sampling_settings(processor))
-        if frames is not None:
-            return processor.load_video(frames, name=name)
-        logger.debug("frame cache %s: no entry for %s, decoding it", cache_dir, name)
-    return processor.load_video(video_source(source), name=name)
-
-
-# ----------------------------------------------------------------------------------------------- writing
-
-
 class _ShardWriter:
     """Collects entries and writes them as complete shards: a temporary file, renamed when closed."""
 
     def __init__(self, directory: Path, format: str, shard_videos: int):
         self.directory = directory
-        self.schema = _shard_schema(format)
+        self.schema = shard_schema(format)
         self.shard_videos = shard_videos
         self.rows: list[dict[str, Any]] = []
         self.bytes = 0
@@ -329,6 +109,9 @@ def _fsync_directory(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+# --------------------------------------------------------------------------------------------------- decoding
 
 
 @dataclass(frozen=True)
@@ -402,10 +185,13 @@ def _column(dataset: Any, column: str, chunk: int = 256) -> Iterator[Any]:
         yield from dataset[start : start + chunk][column]
 
 
+# ------------------------------------------------------------------------------------------ caching a dataset
+
+
 def _prepare_directory(directory: Path, format: str, jpeg_quality: int) -> None:
     """Create the folder and its description, or check that an existing cache has the same format."""
     directory.mkdir(parents=True, exist_ok=True)
-    info = _read_info(directory)
+    info = read_cache_info(directory)
     quality = jpeg_quality if format == "jpeg" else None
     wanted = {"layout_version": LAYOUT_VERSION, "format": format, "jpeg_quality": quality}
     if info is None:
@@ -480,7 +266,7 @@ def cache_frames(
         writer.flush()  # keep what was decoded, also when a video stops the run
     if failures:
         logger.warning("frame cache %s: %d videos could not be decoded and are not cached", directory, len(failures))
-    _OPEN_CACHES.pop(str(directory), None)  # this process reopens it with the new shards
+    forget_frame_cache(directory)  # this process reopens it with the new shards
     if FRAME_CACHE_COLUMN in columns:
         dataset = dataset.remove_columns(FRAME_CACHE_COLUMN)
     return dataset.add_column(FRAME_CACHE_COLUMN, [str(directory)] * len(dataset))
