@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from .data.schema import video_source
 from .evaluation import RetrievalScores
 from .metrics import text_to_video_ranks
 from .search.thumbnails import data_uri, frames_at, placeholder
@@ -74,8 +75,7 @@ def rank_distribution_png(
 def video_thumbnail(source: Any, max_side: int = THUMBNAIL_SIDE) -> Image.Image:
     """The frame in the middle of a video (a path, the file's bytes, or a `{"path", "bytes"}` dataset value); a
     placeholder saying why when it cannot be read."""
-    if isinstance(source, Mapping):
-        source = source.get("bytes") or source.get("path")
+    source = video_source(source)
     if isinstance(source, (bytes, bytearray)):
         source = bytes(source)
     elif isinstance(source, (str, os.PathLike)):
@@ -140,15 +140,15 @@ def write_retrieval_report(
             )
         found = f"true video {html.escape(scores.video_ids[truth])} at rank {int(ranks[row]) + 1}"
         sections.append(
-            f"<h2>“{html.escape(scores.captions[row])}”</h2><p>{found}</p><div class=\"hits\">{''.join(figures)}</div>"
+            f'<h2>“{html.escape(scores.captions[row])}”</h2><p>{found}</p><div class="hits">{"".join(figures)}</div>'
         )
     table = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.2f}</td></tr>" for k, v in metrics.items())
     page = (
-        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>GLCCL retrieval report</title><style>"
+        '<!DOCTYPE html><html><head><meta charset="utf-8"><title>GLCCL retrieval report</title><style>'
         "body{font-family:system-ui,sans-serif;margin:24px} .hits{display:flex;gap:12px;flex-wrap:wrap}"
         "figure{margin:0;width:200px} figure img{width:200px} figcaption{font-size:.8em}"
         "td{padding:2px 10px}</style></head><body><h1>GLCCL retrieval report</h1>"
-        f"<table>{table}</table><img src=\"rank_distribution.png\" alt=\"rank distribution\">{''.join(sections)}"
+        f'<table>{table}</table><img src="rank_distribution.png" alt="rank distribution">{"".join(sections)}'
         "</body></html>\n"
     )
     (out / "report.html").write_text(page, encoding="utf-8")

@@ -11,6 +11,7 @@ import torch
 
 from ..modeling.video_glccl import VideoDecodeError
 from .frame_cache import FRAME_CACHE_COLUMN, load_cached_video
+from .schema import video_source
 
 logger = logging.getLogger(__name__)
 
@@ -133,9 +134,7 @@ class GLCCLDataCollator:
             raise KeyError(f"batch row {i} has no {self.video_key!r} key (keys: {sorted(row)})")
         video = row[self.video_key]
         video_id = row.get("video_id")
-        if isinstance(video, Mapping):
-            # datasets.Video(decode=False) value: embedded bytes win, as they are what the dataset ships.
-            video = video.get("bytes") or video.get("path")
+        video = video_source(video)
         if isinstance(video, (bytes, bytearray, memoryview)):
             label = f"video {video_id!r}" if video_id is not None else f"batch row {i}"
             return video, f"{label} (embedded bytes)"

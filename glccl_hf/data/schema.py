@@ -19,7 +19,7 @@ row exactly are found (:func:`find_duplicate_rows`) and reported, never dropped 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,15 @@ import datasets
 import pyarrow as pa
 
 from ..formatting import preview
+
+
+def video_source(video: Any) -> Any:
+    """A `video` cell as a path or bytes: a ``{"path", "bytes"}`` dict (``datasets.Video(decode=False)``) gives its
+    embedded bytes (what the dataset ships), else its path; anything else is returned as is."""
+    if isinstance(video, Mapping):
+        return video.get("bytes") or video.get("path")
+    return video
+
 
 logger = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ mode and without autograd; videos decoded in DataLoader workers (from a frame ca
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, Sequence, Sized
+from collections.abc import Iterator, Sequence, Sized
 from contextlib import contextmanager
 from typing import Any
 
@@ -14,11 +14,12 @@ from tqdm.auto import tqdm
 
 from ..data.collator import ON_ERROR_POLICIES, with_source_name
 from ..data.frame_cache import load_cached_video
+from ..data.schema import video_source
 from ..modeling.checks import positive_int
 from ..modeling.modeling_glccl import GLCCLTextFeatures, GLCCLVideoFeatures
 from ..modeling.video_glccl import VideoDecodeError
 
-__all__ = ["encode_available_videos", "encode_texts", "encode_videos", "inference", "video_source"]
+__all__ = ["encode_texts", "encode_videos", "inference"]
 
 
 @contextmanager
@@ -106,14 +107,6 @@ def _caption_list(captions: Any) -> list[str]:
         if not isinstance(caption, str):
             raise TypeError(f"captions[{i}] must be a string, got {type(caption).__name__}")
     return captions
-
-
-def video_source(video: Any) -> Any:
-    """What ``processor.load_video`` takes: a ``{"path", "bytes"}`` dict (``datasets.Video(decode=False)``) unpacked."""
-    if isinstance(video, Mapping):
-        # Embedded bytes win, as they are what the dataset ships.
-        return video.get("bytes") or video.get("path")
-    return video
 
 
 def _video_name(source: Any, index: int, names: Sequence[str] | None) -> str:

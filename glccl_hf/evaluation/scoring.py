@@ -13,12 +13,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..data.schema import video_source
 from ..formatting import preview
 from ..metrics import retrieval_metrics
 from ..modeling.modeling_glccl import GLCCLTextFeatures, GLCCLVideoFeatures
 from ..modeling.video_glccl import VideoDecodeError
 from .corpus import retrieval_corpus
-from .encoding import encode_available_videos, encode_texts, inference, video_source
+from .encoding import encode_available_videos, encode_texts, inference
 
 __all__ = [
     "RetrievalScores",

@@ -32,6 +32,8 @@ import numpy as np
 import pyarrow as pa
 import torch
 
+from ..schema import video_source
+
 logger = logging.getLogger(__name__)
 
 FRAME_CACHE_COLUMN = "frame_cache"
@@ -85,14 +87,6 @@ class VideoIdentity:
         """The entry key: a hash of this identity and the sampling settings."""
         text = json.dumps([self.video, self.size, self.mtime_ns, dict(sorted(sampling.items()))])
         return hashlib.sha256(text.encode()).hexdigest()
-
-
-def video_source(video: Any) -> Any:
-    """A dataset row's video as a path or bytes: a ``{"path", "bytes"}`` dict (``datasets.Video(decode=False)``)
-    gives its embedded bytes, else its path."""
-    if isinstance(video, Mapping):
-        return video.get("bytes") or video.get("path")
-    return video
 
 
 # ------------------------------------------------------------------------------------------------- the format
