@@ -7,8 +7,8 @@ parameters (temporal module, score matrices) at `learning_rate`; 10% linear warm
 states the recipe and the reference's quirks).
 
 `GLCCLTrainingArguments` carries these as defaults; `GLCCLTrainer` builds the parameter groups, clamps the logit
-scale and evaluates by retrieval (encode every text and video once, score all pairs, report R@K / MdR / MnR), and
-fills the GLCCL model card as it trains (`glccl_hf.trainer_card`). Its `train` refuses a run that would take no
+scale, evaluates by retrieval (R@K / MdR / MnR, the work shared by the processes: `glccl_hf.evaluation.distributed`)
+and fills the GLCCL model card as it trains (`glccl_hf.trainer_card`). Its `train` refuses a run that would take no
 optimizer step and resumes from complete checkpoints only (`glccl_hf.checkpoints`).
 """
 
