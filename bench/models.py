@@ -13,7 +13,7 @@ from glccl_hf.data import load_retrieval_dataset, load_synthetic_tokenizer, make
 from glccl_hf.demo import DemoSettings, train_variant
 
 
-def random_glccl(
+def random_config(
     *,
     width: int,
     projection_dim: int,
@@ -22,34 +22,40 @@ def random_glccl(
     image_size: int = 224,
     patch_size: int = 32,
     layers: int = 1,
-    tokenizer: Any = None,
+    attention_heads: int = 2,
+    vocabulary: tuple[int, int, int] | None = None,
     max_positions: int = 77,
-    temporal_layers: int | None = None,
-    heads_noise: float = 0.0,
-    seed: int = 0,
-) -> GLCCLModel:
-    """A GLCCL with random weights (seeded), in eval mode: both towers `layers` deep at hidden size `width` (MLP 2x,
-    2 heads); with `tokenizer`, a text tower for its vocabulary and special tokens with `max_positions` positions.
-    `heads_noise` moves the score heads off the identity, so that every score matrix takes part."""
-    encoder = dict(hidden_size=width, intermediate_size=2 * width, num_hidden_layers=layers, num_attention_heads=2)
+    **settings: Any,
+) -> GLCCLConfig:
+    """A GLCCL config at a chosen size: both towers `layers` deep at hidden size `width` (MLP 2x, `attention_heads`
+    heads); with `vocabulary` = (size, start-of-text id, end-of-text id), a text tower for it with `max_positions`
+    positions and the reference's padding id 0. `settings` are further GLCCLConfig fields."""
+    encoder = dict(
+        hidden_size=width, intermediate_size=2 * width, num_hidden_layers=layers, num_attention_heads=attention_heads
+    )
     text_config = dict(encoder)
-    if tokenizer is not None:
+    if vocabulary is not None:
+        vocab_size, bos_token_id, eos_token_id = vocabulary
         text_config.update(
-            vocab_size=len(tokenizer),
+            vocab_size=vocab_size,
             max_position_embeddings=max_positions,
-            bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
+            bos_token_id=bos_token_id,
+            eos_token_id=eos_token_id,
             pad_token_id=0,
         )
-    temporal = {} if temporal_layers is None else {"temporal_layers": temporal_layers}
-    config = GLCCLConfig(
+    return GLCCLConfig(
         text_config=text_config,
         vision_config=dict(encoder, image_size=image_size, patch_size=patch_size),
         projection_dim=projection_dim,
         max_words=max_words,
         max_frames=max_frames,
-        **temporal,
+        **settings,
     )
+
+
+def random_model(config: GLCCLConfig, *, heads_noise: float = 0.0, seed: int = 0) -> GLCCLModel:
+    """GLCCL with random weights (seeded), in eval mode. `heads_noise` moves the score matrices off the identity, so
+    that every one of them takes part."""
     torch.manual_seed(seed)
     model = GLCCLModel(config).eval()
     if heads_noise:
@@ -57,6 +63,13 @@ def random_glccl(
             for matrix in model.score_heads.parameters():
                 matrix.add_(heads_noise * torch.randn_like(matrix))
     return model
+
+
+def random_glccl(*, tokenizer: Any = None, heads_noise: float = 0.0, seed: int = 0, **sizes: Any) -> GLCCLModel:
+    """`random_model` of `random_config(**sizes)`; with `tokenizer`, the text tower is built for its vocabulary and
+    special tokens."""
+    vocabulary = None if tokenizer is None else (len(tokenizer), tokenizer.bos_token_id, tokenizer.eos_token_id)
+    return random_model(random_config(vocabulary=vocabulary, **sizes), heads_noise=heads_noise, seed=seed)
 
 
 def demo_corpus(root: Path, settings: DemoSettings) -> Path:

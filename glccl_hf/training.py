@@ -7,8 +7,8 @@ parameters (temporal module, score matrices) at `learning_rate`; 10% linear warm
 states the recipe and the reference's quirks).
 
 `GLCCLTrainingArguments` carries these as defaults; `GLCCLTrainer` builds the parameter groups, clamps the logit
-scale and evaluates by retrieval (encode every text and video once, score all pairs, report R@K / MdR / MnR), and
-fills the GLCCL model card as it trains (`glccl_hf.trainer_card`). Its `train` refuses a run that would take no
+scale, evaluates by retrieval (R@K / MdR / MnR, the work shared by the processes: `glccl_hf.evaluation.distributed`)
+and fills the GLCCL model card as it trains (`glccl_hf.trainer_card`). Its `train` refuses a run that would take no
 optimizer step and resumes from complete checkpoints only (`glccl_hf.checkpoints`).
 """
 
@@ -24,14 +24,12 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import Subset
 from transformers import Trainer, TrainingArguments
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, TrainOutput, has_length, speed_metrics
 
 from .checkpoints import check_checkpoint, newest_complete_checkpoint
-from .evaluation import encode_texts, encode_videos, retrieval_corpus, score_features
+from .evaluation.distributed import score_dataset_across_processes
 from .metrics import retrieval_metrics
-from .modeling.modeling_glccl import GLCCLVideoFeatures
 from .trainer_card import ModelCardCallback, write_trainer_model_card
 
 logger = logging.getLogger(__name__)
@@ -376,10 +374,8 @@ class GLCCLTrainer(Trainer):
     ) -> dict[str, float]:
         """Retrieval metrics on a split: `{prefix}_t2v_R@1` ... `{prefix}_v2t_MnR`, logged and returned.
 
-        Every caption and every video is encoded once; the texts and videos are split into one contiguous shard
-        per process, the video features are gathered so every process holds all of them, each process scores its
-        texts against every video, and the score rows are gathered. Every process then ranks the same full score
-        matrix, so the metrics are identical on all processes and equal to a single-process evaluation.
+        Every caption and video is encoded once, each process taking a shard (`retrieval_scores`); every process
+        ranks the same full score matrix, so the metrics are identical on all of them and equal to one process's.
 
         Args:
             eval_dataset: a retrieval split (`video`, `caption`, `video_index`, `caption_index` columns), or a dict
@@ -409,55 +405,17 @@ class GLCCLTrainer(Trainer):
 
     def retrieval_scores(self, dataset: Any) -> tuple[torch.Tensor, torch.Tensor]:
         """The fused logits [texts, videos] of a retrieval split (CPU) and each text's true video column,
-        computed across all processes (see `evaluate`)."""
+        computed across all processes (`glccl_hf.evaluation.distributed`)."""
         if self.processing_class is None:
             raise ValueError("GLCCLTrainer needs processing_class=GLCCLProcessor to encode the evaluation split")
-        corpus = retrieval_corpus(dataset)
-        model = self.accelerator.unwrap_model(self.model)
-        world_size, rank = self.accelerator.num_processes, self.accelerator.process_index
-        text_rows = _shard(len(corpus.captions), world_size, rank)
-        video_rows = _shard(len(corpus.videos), world_size, rank)
-        progress = self.is_local_process_zero() and not self.args.disable_tqdm
-        batch_size = self.args.per_device_eval_batch_size
-        with self.autocast_smart_context_manager():
-            text = encode_texts(
-                model,
-                self.processing_class,
-                [corpus.captions[i] for i in text_rows],
-                batch_size=batch_size,
-                device=self.args.device,
-                progress=progress,
-            )
-            video = encode_videos(
-                model,
-                self.processing_class,
-                Subset(corpus.videos, video_rows),
-                batch_size=batch_size,
-                num_workers=self.args.dataloader_num_workers,
-                device=self.args.device,
-                progress=progress,
-                names=[corpus.video_ids[i] for i in video_rows],
-                frame_cache=corpus.frame_cache,
-            )
-        all_videos = GLCCLVideoFeatures(
-            **{key: self._gather_shards(value, len(corpus.videos)) for key, value in video.items()}
+        return score_dataset_across_processes(
+            self.accelerator.unwrap_model(self.model),
+            self.processing_class,
+            dataset,
+            self.accelerator,
+            batch_size=self.args.per_device_eval_batch_size,
+            device=self.args.device,
+            num_workers=self.args.dataloader_num_workers,
+            progress=self.is_local_process_zero() and not self.args.disable_tqdm,
+            encoding_context=self.autocast_smart_context_manager(),
         )
-        local_scores = score_features(model, text, all_videos).to(self.args.device)
-        scores = self._gather_shards(local_scores, len(corpus.captions)).cpu()
-        return scores, corpus.text_to_video
-
-    def _gather_shards(self, tensor: torch.Tensor, total: int) -> torch.Tensor:
-        """Concatenate the equal-sized shards of all processes (rank order) and drop the padding rows."""
-        if self.accelerator.num_processes == 1:
-            return tensor[:total]
-        return self.accelerator.gather(tensor.contiguous())[:total]
-
-
-def _shard(total: int, world_size: int, rank: int) -> list[int]:
-    """Rows of process `rank`: a contiguous block of ceil(total / world_size) rows, padded with the last row.
-
-    Every process gets the same number of rows (at least one), so the gathers see equal shapes; concatenating the
-    blocks in rank order and keeping the first `total` rows gives back rows 0 .. total - 1 exactly once.
-    """
-    per_rank = -(-total // world_size)
-    return [min(rank * per_rank + i, total - 1) for i in range(per_rank)]

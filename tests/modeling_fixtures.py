@@ -10,40 +10,32 @@ from pathlib import Path
 
 import torch
 
+from bench.models import random_config, random_model
 from glccl_hf import GLCCLConfig, GLCCLModel
 
 VOCAB, SOT, EOT = 64, 62, 63
 MAX_WORDS, MAX_FRAMES, IMAGE = 8, 4, 16
 
+
 def tiny_config(**overrides) -> GLCCLConfig:
-    text = dict(
-        vocab_size=VOCAB,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        max_position_embeddings=16,
-        bos_token_id=SOT,
-        eos_token_id=EOT,
-        pad_token_id=0,
-    )
-    vision = dict(
-        hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, image_size=IMAGE, patch_size=8
-    )
+    """Two-layer towers at width 32 (4 heads, 16 px images in 8 px patches) for the 64-token vocabulary."""
     settings = dict(projection_dim=32, max_words=MAX_WORDS, max_frames=MAX_FRAMES, temporal_layers=2)
     settings.update(overrides)
-    return GLCCLConfig(text_config=text, vision_config=vision, **settings)
+    return random_config(
+        width=32,
+        layers=2,
+        attention_heads=4,
+        image_size=IMAGE,
+        patch_size=8,
+        vocabulary=(VOCAB, SOT, EOT),
+        max_positions=16,
+        **settings,
+    )
 
 
 def tiny_model(seed: int = 0, perturb_heads: bool = True, **overrides) -> GLCCLModel:
     """A random tiny model; with `perturb_heads` its head matrices are non-identity, so their orientation matters."""
-    torch.manual_seed(seed)
-    model = GLCCLModel(tiny_config(**overrides)).eval()
-    if perturb_heads:
-        with torch.no_grad():
-            for matrix in model.score_heads.parameters():
-                matrix.add_(0.3 * torch.randn_like(matrix))
-    return model
+    return random_model(tiny_config(**overrides), heads_noise=0.3 if perturb_heads else 0.0, seed=seed)
 
 
 def text_batch(lengths: list[int], seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

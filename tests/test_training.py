@@ -628,7 +628,7 @@ def test_script_stops_before_a_run_without_steps(script, corpus, script_config, 
 
 
 def test_script_pushes_the_final_card(script, corpus, script_config, tmp_path):
-    """--push_to_hub (Hub mocked as in test_hub.py): the last upload carries the card with the test metrics."""
+    """--push_to_hub (Hub mocked as in cards/test_hub.py): the last upload carries the card with the test metrics."""
     from unittest import mock
 
     from huggingface_hub import ModelCard

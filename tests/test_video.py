@@ -16,7 +16,17 @@ import av
 import numpy as np
 import pytest
 import torch
-from video_fixtures import EXT, FORMATS, check_picks, encode, index_image, read_index, shown_at, write_format_videos
+from video_fixtures import (
+    EXT,
+    FORMATS,
+    check_picks,
+    encode,
+    encode_silence,
+    index_image,
+    read_index,
+    shown_at,
+    write_format_videos,
+)
 
 from glccl_hf.video import VideoDecodeError, read_frames, video_duration
 
@@ -104,13 +114,7 @@ def test_audio_track_longer_than_video(tmp_path: Path) -> None:
             container.mux(packet)
     for packet in video.encode():
         container.mux(packet)
-    for i in range(6 * 50):
-        frame = av.AudioFrame.from_ndarray(np.zeros((1, 960), np.float32), format="fltp", layout="mono")
-        frame.sample_rate, frame.pts = 48000, i * 960
-        for packet in audio.encode(frame):
-            container.mux(packet)
-    for packet in audio.encode():
-        container.mux(packet)
+    encode_silence(container, audio, frames=6 * 50, samples=960)  # 6 s at 48 kHz
     container.close()
     with av.open(str(path)) as check:
         assert check.duration > 5_000_000  # microseconds
@@ -242,13 +246,7 @@ def test_audio_only(tmp_path: Path) -> None:
     path = tmp_path / "audio.m4a"
     container = av.open(str(path), "w", format="mp4")
     stream = container.add_stream("aac", rate=16000)
-    for i in range(10):
-        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
-        frame.sample_rate, frame.pts = 16000, i * 1024
-        for packet in stream.encode(frame):
-            container.mux(packet)
-    for packet in stream.encode():
-        container.mux(packet)
+    encode_silence(container, stream, frames=10, samples=1024)
     container.close()
     with pytest.raises(VideoDecodeError, match="no video stream") as info:
         read_frames(path)

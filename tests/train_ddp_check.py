@@ -20,7 +20,8 @@ import torch
 from torch.utils.data import Dataset
 from transformers import TrainerCallback
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # modeling_fixtures, when run as a script
+# modeling_fixtures, and bench/ that it builds its models with, when run as a script
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
 
 from modeling_fixtures import IMAGE, MAX_FRAMES, MAX_WORDS, tiny_config  # noqa: E402
 

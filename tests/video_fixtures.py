@@ -163,3 +163,14 @@ def synthetic_processor(corpus: Path, *, max_words: int, max_frames: int, image_
     return GLCCLProcessor(
         load_synthetic_tokenizer(corpus), max_words=max_words, max_frames=max_frames, image_size=image_size
     )
+
+
+def encode_silence(container: av.container.OutputContainer, stream: av.AudioStream, frames: int, samples: int) -> None:
+    """Mux `frames` silent mono audio frames of `samples` samples each into `stream` (at its rate), then flush it."""
+    for i in range(frames):
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, samples), np.float32), format="fltp", layout="mono")
+        frame.sample_rate, frame.pts = stream.rate, i * samples
+        for packet in stream.encode(frame):
+            container.mux(packet)
+    for packet in stream.encode():
+        container.mux(packet)

@@ -16,7 +16,8 @@ dropped by default (``duplicates="drop"``; a repeated query would weigh twice in
 with an error naming the file). Both are logged and listed in :class:`RetrievalScores`.
 
 The package: ``encoding`` (each caption and video through the model once), ``corpus`` (a split as a score matrix's
-rows and columns), ``scoring`` (the matrix, from features or from a split).
+rows and columns), ``scoring`` (the matrix, from features or from a split), ``distributed`` (the same matrix with
+the work shared by several processes, as ``GLCCLTrainer.evaluate`` computes it).
 """
 
 from ..metrics import (
@@ -29,6 +30,7 @@ from ..metrics import (
     video_to_text_ranks,
 )
 from .corpus import DATASET_COLUMNS, DUPLICATE_POLICIES, RetrievalCorpus, retrieval_corpus
+from .distributed import score_dataset_across_processes
 from .encoding import encode_texts, encode_videos
 from .scoring import (
     RetrievalScores,
@@ -56,6 +58,7 @@ __all__ = [
     "retrieval_corpus",
     "retrieval_metrics",
     "score_dataset",
+    "score_dataset_across_processes",
     "score_features",
     "text_to_video_ranks",
     "video_to_text_ranks",

@@ -1,18 +1,14 @@
-"""Shared by the model-card, Trainer-card and Hub tests: a tiny model and processor, the cards built from them, a
-Trainer with logged evaluations, and readers of a card's model-index. Every test module using them is offline."""
+"""Shared by the model-card, Trainer-card and Hub tests (their fixtures are in conftest.py): the evaluation output
+and card they report, Trainers with logged evaluations, and readers of a card's model-index."""
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 from typing import Any
 
-import pytest
 from huggingface_hub import ModelCard
-from transformers import CLIPTokenizer, Trainer, TrainingArguments
+from transformers import Trainer, TrainingArguments
 
-from glccl_hf import GLCCLProcessor
-from glccl_hf.data.synthetic import write_synthetic_tokenizer
 from glccl_hf.model_card import RetrievalEvaluation, build_model_card
 
 REPO_ID = "user/glccl-tiny"
@@ -34,40 +30,6 @@ EVAL_OUTPUT = {
     "eval_steps_per_second": 9.8,
     "epoch": 5.0,
 }
-
-
-def refuse_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Any attempt to resolve a host or open a connection fails the test (on top of HF_HUB_OFFLINE=1)."""
-
-    def refuse(*args: Any, **kwargs: Any) -> None:
-        raise AssertionError(f"network access attempted: {args}")
-
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-
-
-def card_processor(folder: Path) -> GLCCLProcessor:
-    """The tiny model's processor, with the synthetic tokenizer written into `folder`."""
-    tokenizer_dir = write_synthetic_tokenizer(folder)
-    tokenizer = CLIPTokenizer.from_pretrained(str(tokenizer_dir))
-    return GLCCLProcessor(tokenizer, max_words=8, max_frames=4, image_size=16)
-
-
-def card_training_args(output_dir: Path) -> TrainingArguments:
-    """TrainingArguments with the reference's recipe, as a card reports them."""
-    return TrainingArguments(
-        output_dir=str(output_dir),
-        report_to=[],
-        use_cpu=True,
-        learning_rate=1e-4,
-        num_train_epochs=5,
-        per_device_train_batch_size=128,
-        warmup_steps=0.1,
-        weight_decay=0.2,
-        lr_scheduler_type="cosine",
-        adam_beta2=0.98,
-        adam_epsilon=1e-6,
-    )
 
 
 def build_full_card(model, training_args) -> ModelCard:

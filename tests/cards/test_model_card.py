@@ -10,48 +10,14 @@ import jinja2
 import numpy as np
 import pytest
 import torch
-from card_fixtures import (
-    REPO_ID,
-    build_full_card,
-    card_processor,
-    card_training_args,
-    find,
-    model_index_results,
-    refuse_network,
-)
+from card_fixtures import REPO_ID, build_full_card, find, model_index_results
 from huggingface_hub import ModelCard, metadata_load
-from modeling_fixtures import tiny_config, tiny_model
-from transformers import CLIPConfig, TrainingArguments
+from modeling_fixtures import tiny_config
+from transformers import CLIPConfig
 
 import glccl_hf  # noqa: F401  (registers GLCCL with the Auto classes)
-from glccl_hf import GLCCLProcessor
 from glccl_hf.metrics import parse_retrieval_metrics
 from glccl_hf.model_card import RetrievalEvaluation, build_model_card, default_template_path, save_model_card
-
-
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    refuse_network(monkeypatch)
-
-
-@pytest.fixture(scope="module")
-def model():
-    return tiny_model()
-
-
-@pytest.fixture(scope="module")
-def processor(tmp_path_factory: pytest.TempPathFactory) -> GLCCLProcessor:
-    return card_processor(tmp_path_factory.mktemp("tokenizer"))
-
-
-@pytest.fixture(scope="module")
-def training_args(tmp_path_factory: pytest.TempPathFactory) -> TrainingArguments:
-    return card_training_args(tmp_path_factory.mktemp("args"))
-
-
-@pytest.fixture(scope="module")
-def full_card(model, training_args) -> ModelCard:
-    return build_full_card(model, training_args)
 
 
 def test_card_renders_sections_tables_and_snippets(full_card: ModelCard):
@@ -390,7 +356,7 @@ def test_user_text_cannot_break_tables():
 def test_default_template_path_is_the_repository_template(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     import glccl_hf.model_card as model_card
 
-    repository_template = Path(__file__).resolve().parents[1] / "model_card.md"
+    repository_template = Path(__file__).resolve().parents[2] / "model_card.md"  # the repository root
     assert default_template_path().read_text() == repository_template.read_text()
     monkeypatch.setattr(model_card, "__file__", str(tmp_path / "glccl_hf" / "model_card.py"))
     with pytest.raises(FileNotFoundError, match="pass template_path= to build_model_card"):

@@ -5,36 +5,11 @@ from __future__ import annotations
 from unittest import mock
 
 import pytest
-from card_fixtures import (
-    EVAL_OUTPUT,
-    card_processor,
-    find,
-    glccl_trainer,
-    make_trainer,
-    model_index_results,
-    refuse_network,
-)
-from modeling_fixtures import tiny_model
+from card_fixtures import EVAL_OUTPUT, find, glccl_trainer, make_trainer, model_index_results
 from transformers import Trainer
 
 import glccl_hf  # noqa: F401  (registers GLCCL with the Auto classes)
-from glccl_hf import GLCCLProcessor
 from glccl_hf.trainer_card import ModelCardCallback, trainer_model_card, write_trainer_model_card
-
-
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    refuse_network(monkeypatch)
-
-
-@pytest.fixture(scope="module")
-def model():
-    return tiny_model()
-
-
-@pytest.fixture(scope="module")
-def processor(tmp_path_factory: pytest.TempPathFactory) -> GLCCLProcessor:
-    return card_processor(tmp_path_factory.mktemp("tokenizer"))
 
 
 def test_trainer_card_from_a_named_eval_dataset(model, processor, tmp_path):

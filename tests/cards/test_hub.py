@@ -10,53 +10,14 @@ from unittest import mock
 
 import pytest
 import torch
-from card_fixtures import (
-    EVAL_OUTPUT,
-    REPO_ID,
-    CardTrainer,
-    build_full_card,
-    card_processor,
-    card_training_args,
-    find,
-    glccl_trainer,
-    make_trainer,
-    model_index_results,
-    refuse_network,
-)
+from card_fixtures import EVAL_OUTPUT, REPO_ID, CardTrainer, find, glccl_trainer, make_trainer, model_index_results
 from huggingface_hub import HfApi, ModelCard, metadata_load
-from modeling_fixtures import tiny_model
-from transformers import AutoModel, AutoProcessor, Trainer, TrainingArguments
+from transformers import AutoModel, AutoProcessor, Trainer
 from transformers.dynamic_module_utils import get_class_from_dynamic_module
 
 import glccl_hf  # noqa: F401  (registers GLCCL with the Auto classes)
 from glccl_hf import GLCCLProcessor
 from glccl_hf.hub import push_to_hub, push_trainer_to_hub
-
-
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    refuse_network(monkeypatch)
-
-
-@pytest.fixture(scope="module")
-def model():
-    return tiny_model()
-
-
-@pytest.fixture(scope="module")
-def processor(tmp_path_factory: pytest.TempPathFactory) -> GLCCLProcessor:
-    return card_processor(tmp_path_factory.mktemp("tokenizer"))
-
-
-@pytest.fixture(scope="module")
-def training_args(tmp_path_factory: pytest.TempPathFactory) -> TrainingArguments:
-    return card_training_args(tmp_path_factory.mktemp("args"))
-
-
-@pytest.fixture(scope="module")
-def full_card(model, training_args) -> ModelCard:
-    return build_full_card(model, training_args)
-
 
 MODEL_FILES = {
     "model.safetensors",
@@ -83,7 +44,6 @@ PROCESSOR_FILES = {
     "video_errors_glccl.py",
     "frame_processing_glccl.py",
 }
-# What Trainer.evaluate returns: prefixed metrics plus bookkeeping.
 
 
 # -------------------------------------------------------------------------- transformers' own push_to_hub
