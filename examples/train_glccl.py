@@ -44,7 +44,6 @@ from transformers import AutoTokenizer, CLIPTextConfig, CLIPVisionConfig, HfArgu
 from glccl_hf import GLCCLConfig, GLCCLModel, GLCCLProcessor
 from glccl_hf.checkpoints import check_model_weights, check_output_dir, clear_previous_run
 from glccl_hf.data import CACHE_FORMATS, GLCCLDataCollator, cache_frames, load_retrieval_dataset
-from glccl_hf.hub import RetrievalEvaluation
 from glccl_hf.training import GLCCLTrainer, GLCCLTrainingArguments
 
 logger = logging.getLogger(__name__)
@@ -500,11 +499,9 @@ def record(trainer: GLCCLTrainer, split: str, metrics: dict[str, float], into: d
     return metrics
 
 
-def card_arguments(
-    model_args: ModelArguments, data_args: DataArguments, reported: dict[str, dict[str, float]]
-) -> dict[str, Any]:
-    """The model card's fields: the base CLIP model (a Hub id, never a local path), the dataset (its preset, Hub
-    id or folder name) and the reported splits' metrics."""
+def card_arguments(model_args: ModelArguments, data_args: DataArguments) -> dict[str, Any]:
+    """The model card's fields: the base CLIP model (a Hub id, never a local path) or a from-scratch start, the
+    dataset (its preset, Hub id or folder name) and which evaluation reports which split."""
     dataset = data_args.dataset_preset or (
         Path(data_args.dataset).name if Path(data_args.dataset).exists() else data_args.dataset
     )
@@ -513,7 +510,9 @@ def card_arguments(
         "base_model": clip if clip and not Path(clip).exists() else None,
         "train_dataset": dataset,
         "train_split": data_args.train_split,
-        "metrics": [RetrievalEvaluation(dataset=dataset, split=split, metrics=m) for split, m in reported.items()],
+        "from_scratch": not (clip or model_args.model_name_or_path),  # a fresh config: no CLIP pre-training
+        "eval_dataset": dataset,
+        "splits": {"eval": data_args.eval_split, "test": data_args.test_split},
     }
 
 
@@ -557,8 +556,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         data_collator=GLCCLDataCollator(processor, on_error=data_args.on_error),
         processing_class=processor,
     )
+    # The card's fields; its callback records every evaluation below and reports each under its split.
+    trainer.model_card_callback.card_kwargs.update(card_arguments(model_args, data_args))
     metrics: dict[str, float] = {}
-    reported: dict[str, dict[str, float]] = {}  # split -> retrieval metrics, for the model card
 
     # 8. Train, resuming from a checkpoint ("last": the newest complete one in --output_dir); save the final model.
     if training_args.do_train:
@@ -570,19 +570,18 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
     # 9. Evaluate: the validation split (--do_eval), the test split (--do_predict).
     if training_args.do_eval:
-        reported[data_args.eval_split] = record(trainer, "eval", trainer.evaluate(), metrics)
+        record(trainer, "eval", trainer.evaluate(), metrics)
     if training_args.do_predict:
         test = load_split(data_args.test_split, data_args.max_eval_samples, data_args, training_args, processor)
         test_metrics = trainer.evaluate(test, metric_key_prefix="test")
-        reported[data_args.test_split] = record(trainer, "test", test_metrics, metrics)
+        record(trainer, "test", test_metrics, metrics)
 
-    # 10. Model card (README.md) beside the final model, with the reported metrics; --push_to_hub uploads it.
+    # 10. Model card (README.md) beside the final model, with every evaluation above; --push_to_hub uploads it.
     if training_args.do_train:
-        card = card_arguments(model_args, data_args, reported)
         if training_args.push_to_hub:
-            trainer.push_to_hub(**card)  # writes this card (create_model_card), then uploads the folder
+            trainer.push_to_hub()  # writes the card (create_model_card), then uploads the folder
         else:
-            trainer.create_model_card(**card)  # on the main process only
+            trainer.create_model_card()  # on the main process only
     return metrics
 
 

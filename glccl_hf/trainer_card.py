@@ -8,6 +8,7 @@ it: :func:`write_trainer_model_card`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -82,10 +83,19 @@ def _card(
     eval_dataset: str | None = None,
     eval_split: str = "test",
     metric_key_prefix: str = "eval",
+    splits: Mapping[str, str] | None = None,
     **card_kwargs: Any,
 ) -> ModelCard:
-    """build_model_card for a run; with `eval_dataset` (and no `metrics`), `logged(metric_key_prefix)` are reported."""
-    if metrics is None and eval_dataset is not None:
+    """build_model_card for a run; with `eval_dataset` (and no `metrics`), `logged(metric_key_prefix)` are reported,
+    or with `splits` every recorded prefix it names, each under its split."""
+    if metrics is None and eval_dataset is not None and splits is not None:
+        # A run reports what it evaluated, and says so when it evaluated nothing.
+        metrics = [
+            RetrievalEvaluation(dataset=eval_dataset, split=split, metrics=found)
+            for prefix, split in splits.items()
+            if (found := logged(prefix))
+        ]
+    elif metrics is None and eval_dataset is not None:
         found = logged(metric_key_prefix)
         if not found:
             raise ValueError(
@@ -110,9 +120,14 @@ def trainer_model_card(trainer: Any, **kwargs: Any) -> ModelCard:
             :class:`ModelCardCallback` recorded, else (a plain Trainer) the latest in ``trainer.state.log_history``.
         metric_key_prefix: the prefix of those metric keys: ``"eval"`` (default), or ``"eval_<name>"`` when the
             Trainer evaluated a dict of datasets.
+        splits: instead of one prefix, ``{metric_key_prefix: split}`` for every evaluation to report (for example
+            ``{"eval": "validation", "test": "test"}``); prefixes never evaluated are left out.
         kwargs: further :func:`build_model_card` arguments; `repo_id` defaults to the trainer's Hub repository.
+            The trainer's :class:`ModelCardCallback`'s ``card_kwargs`` fill in what is not given.
     """
     callback = next((c for c in trainer.callback_handler.callbacks if isinstance(c, ModelCardCallback)), None)
+    if callback is not None:
+        kwargs = {**callback.card_kwargs, **kwargs}  # the run's card fields; explicit arguments win
 
     def logged(prefix: str) -> dict[str, Any] | None:
         recorded = callback.logged_metrics(prefix) if callback is not None else None

@@ -550,7 +550,10 @@ def test_script_trains_reports_and_saves_the_evaluated_model(script, corpus, tok
     metrics = _run_main(script, argv)
     for name in ("model.safetensors", "config.json", "processor_config.json", "test_results.json", "README.md"):
         assert (out / name).is_file(), name
-    assert "model-index" in (out / "README.md").read_text()
+    card = (out / "README.md").read_text()
+    assert "model-index" in card
+    # A fresh config (--config_name) is trained from scratch: the card says so and claims no CLIP pre-training.
+    assert "Trained from scratch" in card and "started from CLIP" not in card and "initialised from CLIP" not in card
     model = AutoModel.from_pretrained(out)
     processor = AutoProcessor.from_pretrained(out)
     reloaded = score_dataset(model, processor, load_retrieval_dataset(corpus, "test"), progress=False).metrics()

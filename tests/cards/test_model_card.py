@@ -59,12 +59,14 @@ def test_card_renders_sections_tables_and_snippets(full_card: ModelCard):
         assert row in text, row
     assert "were not recorded" not in text
     assert "[`openai/clip-vit-base-patch32`](https://huggingface.co/openai/clip-vit-base-patch32)" in text
-    # Usage: Auto classes with glccl_hf, remote code, the processor caveat, retrieval.
+    # Usage: Auto classes with glccl_hf, remote code for the model and the processor, retrieval.
     assert "import glccl_hf" in text
     assert f'AutoModel.from_pretrained("{REPO_ID}")' in text
     assert f'AutoProcessor.from_pretrained("{REPO_ID}")' in text
     assert f'AutoModel.from_pretrained("{REPO_ID}", trust_remote_code=True)' in text
-    assert "`AutoProcessor` needs\n`glccl_hf` installed" in text
+    # The processor is remote code too (processing_glccl.py travels with the checkpoint): the card says so.
+    assert f'AutoProcessor.from_pretrained("{REPO_ID}", trust_remote_code=True)' in text
+    assert "needs only `av`" in text and "not remote code" not in text
     for call in ("model.get_text_features(", "model.get_video_features(", "model.similarity(text, video)"):
         assert call in text
     assert "`pixel_values` of shape `[videos, 4, 3, 16, 16]`" in text
@@ -169,6 +171,7 @@ def test_synthetic_demo_card_warns():
 
 CLIP_PRETRAINING_CLAIMS = (
     "Initialised from the CLIP checkpoint",
+    ", initialised from CLIP",
     "(its layers start from CLIP's first text layers)",
     "CLIP was pre-trained on English image-text pairs",
     "The base CLIP weights",
