@@ -96,7 +96,7 @@ def demo_metrics(tmp: Path, steps: int, quality: int) -> dict[str, dict[str, flo
     from glccl_hf import GLCCLModel
     from glccl_hf.data import cache_frames, load_retrieval_dataset, make_synthetic_corpus
     from glccl_hf.demo import DemoSettings, train_variant
-    from glccl_hf.evaluation import evaluate_retrieval
+    from glccl_hf.evaluation import score_dataset
 
     settings = DemoSettings(max_steps=steps)
     corpus = make_synthetic_corpus(tmp / "demo_data", settings.n_train, settings.n_test, seed=settings.seed)
@@ -111,7 +111,7 @@ def demo_metrics(tmp: Path, steps: int, quality: int) -> dict[str, dict[str, flo
         name = f"trained on {fmt}, tested on {fmt}"
         results[name], _ = train_variant("glccl", {}, train, tests[fmt], processor, settings, tmp / f"demo_out_{fmt}")
     model = GLCCLModel.from_pretrained(tmp / "demo_out_raw" / "glccl")
-    results["trained on raw, tested on jpeg"] = evaluate_retrieval(model, processor, tests["jpeg"], batch_size=64)
+    results["trained on raw, tested on jpeg"] = score_dataset(model, processor, tests["jpeg"], batch_size=64).metrics()
     return results
 
 

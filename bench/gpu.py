@@ -79,8 +79,8 @@ def _peak_bytes(device: torch.device, start: int) -> int:
 
 
 def scorer_model() -> GLCCLModel:
-    """A GLCCLModel whose score heads are non-identity (random weights: only the scorer's cost matters here)."""
-    return random_glccl(width=64, projection_dim=DIM, max_words=WORDS, max_frames=FRAMES, heads_noise=0.01)
+    """A GLCCLModel whose score matrices are non-identity (random weights: only the scorer's cost matters here)."""
+    return random_glccl(width=64, projection_dim=DIM, max_words=WORDS, max_frames=FRAMES, matrix_noise=0.01)
 
 
 # The precisions measured: (name, weights and features dtype, autocast dtype or None).

@@ -53,23 +53,23 @@ def random_config(
     )
 
 
-def random_model(config: GLCCLConfig, *, heads_noise: float = 0.0, seed: int = 0) -> GLCCLModel:
-    """GLCCL with random weights (seeded), in eval mode. `heads_noise` moves the score matrices off the identity, so
+def random_model(config: GLCCLConfig, *, matrix_noise: float = 0.0, seed: int = 0) -> GLCCLModel:
+    """GLCCL with random weights (seeded), in eval mode. `matrix_noise` moves the score matrices off the identity, so
     that every one of them takes part."""
     torch.manual_seed(seed)
     model = GLCCLModel(config).eval()
-    if heads_noise:
+    if matrix_noise:
         with torch.no_grad():
-            for matrix in model.score_heads.parameters():
-                matrix.add_(heads_noise * torch.randn_like(matrix))
+            for matrix in model.score_matrices.parameters():
+                matrix.add_(matrix_noise * torch.randn_like(matrix))
     return model
 
 
-def random_glccl(*, tokenizer: Any = None, heads_noise: float = 0.0, seed: int = 0, **sizes: Any) -> GLCCLModel:
+def random_glccl(*, tokenizer: Any = None, matrix_noise: float = 0.0, seed: int = 0, **sizes: Any) -> GLCCLModel:
     """`random_model` of `random_config(**sizes)`; with `tokenizer`, the text tower is built for its vocabulary and
     special tokens."""
     vocabulary = None if tokenizer is None else (len(tokenizer), tokenizer.bos_token_id, tokenizer.eos_token_id)
-    return random_model(random_config(vocabulary=vocabulary, **sizes), heads_noise=heads_noise, seed=seed)
+    return random_model(random_config(vocabulary=vocabulary, **sizes), matrix_noise=matrix_noise, seed=seed)
 
 
 def demo_corpus(root: Path, settings: DemoSettings) -> Path:

@@ -30,7 +30,7 @@ def latency_model(tokenizer) -> tuple[GLCCLModel, GLCCLProcessor]:
         tokenizer=tokenizer,
         max_positions=32,
         temporal_layers=1,
-        heads_noise=0.02,
+        matrix_noise=0.02,
     )
     return model, GLCCLProcessor(tokenizer, max_words=32, max_frames=12, image_size=32)
 

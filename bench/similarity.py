@@ -1,4 +1,4 @@
-"""Benchmark: GLCCL's exact tiled scorer (`GLCCLModel.similarity`) against the naive, materialising formulation.
+"""Benchmark: GLCCL's exact block-wise scorer (`GLCCLModel.similarity`) against the naive, materialising formulation.
 
 Prints, side by side in one run, the median time and peak memory of both at 128 texts x 128 videos and their max abs
 difference, then the exact scorer alone at 1000 x 1000 (MSR-VTT 1k-A size) and optionally larger. Each measurement
@@ -6,7 +6,7 @@ runs in its own process so that the peak memory of one cannot hide in another's 
 baseline; CUDA: torch.cuda.max_memory_allocated).
 
 Then the scorer against its floor: the one matrix product it cannot avoid, the [texts * (2 + 2 Nw), D] text-side
-query matrix times the [D, videos * Nf] frames, computed in tiles of 32 texts x 32 videos into a reused output
+query matrix times the [D, videos * Nf] frames, computed in blocks of 32 texts x 32 videos into a reused output
 buffer (its cheapest form measured on CPU), timed in the same process as `GLCCLModel.similarity`, the two
 interleaved, medians; the ratio similarity / floor is what the scorer costs beyond that product.
 
@@ -41,23 +41,27 @@ def _inputs(size: int, device: str, dtype: torch.dtype, seed: int = 0):
     symbols: W_g and W_loc act on features [dim, dim]; the six pools mix token positions [words, words]."""
     text, video = clip_like_features(size, size, seed)
     generator = torch.Generator().manual_seed(seed + 1)
-    heads = {
+    matrices = {
         symbol: torch.eye(n) + 0.01 * torch.randn(n, n, generator=generator)
         for symbol in GLCCLScoreMatrices.paper_symbols.values()
         for n in [DIM if symbol in ("W_g", "W_loc") else WORDS]
     }
-    return to_device(text, device, dtype), to_device(video, device, dtype), {k: v.to(device) for k, v in heads.items()}
+    return (
+        to_device(text, device, dtype),
+        to_device(video, device, dtype),
+        {k: v.to(device) for k, v in matrices.items()},
+    )
 
 
 def _glccl_runner(inputs):
     text, video, mats = inputs
-    heads = GLCCLScoreMatrices(DIM, WORDS).to(video.frame_embeds.device)
+    matrices = GLCCLScoreMatrices(DIM, WORDS).to(video.frame_embeds.device)
     with torch.no_grad():
-        for name, symbol in heads.paper_symbols.items():
-            getattr(heads, name).copy_(mats[symbol])
+        for name, symbol in matrices.paper_symbols.items():
+            getattr(matrices, name).copy_(mats[symbol])
     scale = torch.tensor(100.0, device=video.frame_embeds.device)
     features = (text.sentence_embeds, text.word_embeds, text.word_mask, video.frame_embeds, video.video_mask)
-    return lambda: GLIMScorer(*features, heads, scale).parts().mean(0)
+    return lambda: GLIMScorer(*features, matrices, scale).parts().mean(0)
 
 
 def _naive_runner(inputs):
@@ -94,14 +98,14 @@ def _measure(method: str, size: int, device: str, dtype_name: str, repeats: int,
     return {"seconds": statistics.median(times), "peak_bytes": peak}
 
 
-def _floor_runner(size: int, device: str, dtype: torch.dtype, tile: int = 32):
-    """The irreducible GEMM: [size * (2 + 2 Nw), D] queries times [D, size * Nf] frames, in tile x tile blocks of
-    texts x videos written into one reused output buffer (no allocation in the loop)."""
+def _floor_runner(size: int, device: str, dtype: torch.dtype, block_size: int = 32):
+    """The irreducible GEMM: [size * (2 + 2 Nw), D] queries times [D, size * Nf] frames, in blocks of
+    block_size texts x block_size videos written into one reused output buffer (no allocation in the loop)."""
     generator = torch.Generator().manual_seed(1)
     queries_per_text = 2 + 2 * WORDS
     queries = torch.randn(size * queries_per_text, DIM, generator=generator).to(device=device, dtype=dtype)
     frames_t = torch.randn(DIM, size * FRAMES, generator=generator).to(device=device, dtype=dtype)
-    rows, cols = tile * queries_per_text, tile * FRAMES
+    rows, cols = block_size * queries_per_text, block_size * FRAMES
     buffer = torch.empty(rows, cols, device=device, dtype=dtype)
 
     def run() -> None:

@@ -54,7 +54,7 @@ def measure_step(precision: str, checkpointing: bool, args: argparse.Namespace) 
     device = torch.device(args.device)
     model = GLCCLModel(_vit_b32_config(args.words, args.frames, args.tiny)).to(device).train()
     if checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
     batch = {
         "input_ids": torch.randint(1, 49000, (args.batch, args.words), device=device),

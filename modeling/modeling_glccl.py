@@ -132,6 +132,11 @@ class GLCCLModel(GLCCLPreTrainedModel):
         self.score_heads = GLCCLScoreMatrices(config.projection_dim, config.max_words)
         self.post_init()
 
+    @property
+    def score_matrices(self) -> GLCCLScoreMatrices:
+        """The eight learnable score matrices (stored as `score_heads`, the key saved checkpoints' weights use)."""
+        return self.score_heads
+
     @classmethod
     def from_clip_pretrained(cls, name_or_path: str, **config_overrides) -> GLCCLModel:
         r"""

@@ -35,7 +35,7 @@ def tiny_config(**overrides) -> GLCCLConfig:
 
 def tiny_model(seed: int = 0, perturb_heads: bool = True, **overrides) -> GLCCLModel:
     """A random tiny model; with `perturb_heads` its head matrices are non-identity, so their orientation matters."""
-    return random_model(tiny_config(**overrides), heads_noise=0.3 if perturb_heads else 0.0, seed=seed)
+    return random_model(tiny_config(**overrides), matrix_noise=0.3 if perturb_heads else 0.0, seed=seed)
 
 
 def text_batch(lengths: list[int], seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -31,7 +31,7 @@ def tiny_search_model(
         tokenizer=tokenizer,
         max_positions=16,
         temporal_layers=1,
-        heads_noise=0.3,
+        matrix_noise=0.3,
         seed=seed,
     )
 

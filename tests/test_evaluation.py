@@ -105,7 +105,7 @@ def model(processor: GLCCLProcessor) -> GLCCLModel:
     torch.manual_seed(0)
     model = GLCCLModel(config).eval()
     with torch.no_grad():  # non-identity heads, so their orientation matters
-        for matrix in model.score_heads.parameters():
+        for matrix in model.score_matrices.parameters():
             matrix.add_(0.3 * torch.randn_like(matrix))
     return model
 

@@ -113,7 +113,13 @@ def test_loss_and_gradients_match_naive_formulation(mode, cache_budget, monkeypa
     text = GLCCLTextFeatures(pooler_output=leaves["sentence"], word_embeds=leaves["words"], word_mask=text.word_mask)
     video = GLCCLVideoFeatures(pooler_output=leaves["frames"], video_mask=video.video_mask)
     weight = model.config.csc_loss_weight
-    params = [leaves["sentence"], leaves["words"], leaves["frames"], *model.score_heads.parameters(), model.logit_scale]
+    params = [
+        leaves["sentence"],
+        leaves["words"],
+        leaves["frames"],
+        *model.score_matrices.parameters(),
+        model.logit_scale,
+    ]
 
     logits, parts = model.similarity(text, video, return_parts=True, block_size=3)
     loss = infonce_loss(logits) + weight * csc_loss(parts)
@@ -447,7 +453,7 @@ def test_from_clip_pretrained_temporal_layers_equal_text_layers(tmp_path):
     torch.testing.assert_close(
         model.temporal_encoder.frame_position_embeddings.weight, clip.text_model.embeddings.position_embedding.weight
     )
-    for matrix in model.score_heads.parameters():
+    for matrix in model.score_matrices.parameters():
         torch.testing.assert_close(matrix, torch.eye(matrix.shape[0]))
     # The copied layers take the reference's temporal LayerNorm epsilon, not the text layers' 1e-5.
     assert model.temporal_encoder.encoder.layers[0].layer_norm1.eps == 1e-12

@@ -45,7 +45,7 @@ def synthetic_tiny_model(tokenizer: Any, seed: int = 0, dtype: torch.dtype = tor
     torch.manual_seed(seed)
     model = GLCCLModel(config).to(dtype)
     with torch.no_grad():
-        for matrix in model.score_heads.parameters():
+        for matrix in model.score_matrices.parameters():
             matrix.add_(0.3 * torch.randn_like(matrix))
     return model
 

@@ -75,7 +75,7 @@ def video_sentence_scores(
     frames = frame_embeds.float()
     weights = sentence_frame_weights(model, sentence, frames, video_mask)
     video = torch.nn.functional.normalize((weights[..., None] * frames).sum(1), dim=-1)
-    projection = model.score_heads.video_sentence_projection.detach().float()
+    projection = model.score_matrices.video_sentence_projection.detach().float()
     query = torch.nn.functional.normalize(sentence.float(), dim=-1) @ projection
     return video @ query
 
