@@ -26,9 +26,9 @@ import torch
 from transformers import HfArgumentParser, set_seed
 
 from .data import GLCCLDataCollator, load_retrieval_dataset, load_synthetic_tokenizer, make_synthetic_corpus
-from .evaluation import RECALL_AT, score_dataset
-from .hub import build_model_card, save_model_card
-from .metrics import format_metrics_table
+from .evaluation import score_dataset
+from .metrics import RECALL_AT, format_metrics_table
+from .model_card import build_model_card, save_model_card
 from .modeling.configuration_glccl import GLCCLConfig
 from .modeling.modeling_glccl import GLCCLModel
 from .modeling.processing_glccl import GLCCLProcessor

@@ -15,8 +15,8 @@ from tqdm.auto import tqdm
 
 from ..video import sample_timestamps
 from .encoding import EncodedBatch
+from .segment_store import Registry
 from .segments import VideoFile
-from .store import Registry
 from .writer import IndexWriter
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from . import cascade
-from .store import SegmentStore
+from .segment_store import SegmentStore
 
 
 def due(store: SegmentStore) -> bool:

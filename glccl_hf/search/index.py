@@ -26,8 +26,8 @@ from .adding import AddReport
 from .encoding import EncodedBatch, encode_files
 from .model_setup import PROCESSOR_DIR
 from .ranking import DEFAULT_CANDIDATES, DEFAULT_NPROBE, DEFAULT_WIDEN, SearchHit
+from .segment_store import Registry, SegmentStore, segments_of
 from .segments import VideoFile, discover
-from .store import Registry, SegmentStore, segments_of
 from .writer import LOCK_FILE, IndexWriter, exclusive
 
 __all__ = [

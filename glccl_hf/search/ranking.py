@@ -13,7 +13,7 @@ import torch
 from ..modeling.checks import positive_int
 from ..modeling.modeling_glccl import GLCCLModel, GLCCLTextFeatures
 from . import cascade
-from .store import SegmentStore
+from .segment_store import SegmentStore
 
 # Segments scored exactly per query, and stage 1's proposals per exact candidate (recall measured by bench/search.py).
 DEFAULT_CANDIDATES = 100
