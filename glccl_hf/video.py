@@ -1,39 +1,9 @@
 """Video decoding and CLIP frame preprocessing (public import path).
 
-The code lives in ``modeling/video_glccl.py`` (installed as ``glccl_hf.modeling.video_glccl``), so that a checkpoint
-carries it with the processor as remote code; see that module for the sampling rule.
+The code lives in ``modeling/video_glccl.py`` and the files it imports (installed under ``glccl_hf.modeling``), so
+that a checkpoint carries it with the processor as remote code; see that module for the sampling rule. Every name
+of its ``__all__`` is importable from here.
 """
 
-from .modeling.video_glccl import (
-    BACKENDS,
-    CLIP_MEAN,
-    CLIP_STD,
-    VideoDecodeError,
-    VideoFrames,
-    VideoSource,
-    check_max_seconds,
-    check_sampling_args,
-    check_start_seconds,
-    preprocess_frames,
-    read_frames,
-    resize_crop_frames,
-    sample_timestamps,
-    video_duration,
-)
-
-__all__ = [
-    "BACKENDS",
-    "CLIP_MEAN",
-    "CLIP_STD",
-    "VideoDecodeError",
-    "VideoFrames",
-    "VideoSource",
-    "check_max_seconds",
-    "check_sampling_args",
-    "check_start_seconds",
-    "preprocess_frames",
-    "read_frames",
-    "resize_crop_frames",
-    "sample_timestamps",
-    "video_duration",
-]
+from .modeling.video_glccl import *  # noqa: F403  (the public names, one list: video_glccl.__all__)
+from .modeling.video_glccl import __all__  # noqa: F401

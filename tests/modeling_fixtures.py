@@ -91,3 +91,21 @@ def run_without_packages(
     return subprocess.run(
         [sys.executable, "-c", prelude + textwrap.dedent(script)], env=env, capture_output=True, text=True, timeout=120
     )
+
+
+# The remote code a saved processor carries (processing_glccl.py and what it imports); checks.py is shared with the
+# model's code.
+PROCESSOR_CODE = frozenset(
+    {
+        "processing_glccl.py",
+        "video_glccl.py",
+        "video_sampling_glccl.py",
+        "pyav_glccl.py",
+        "packet_lookahead_glccl.py",
+        "display_matrix_glccl.py",
+        "torchcodec_glccl.py",
+        "video_errors_glccl.py",
+        "frame_processing_glccl.py",
+    }
+)
+SHARED_CODE = frozenset({"checks.py"})

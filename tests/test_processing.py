@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from modeling_fixtures import run_without_packages, tiny_model
+from modeling_fixtures import PROCESSOR_CODE, SHARED_CODE, run_without_packages, tiny_model
 from transformers import AutoProcessor, BatchFeature, CLIPTokenizer
 from video_fixtures import write_flat_video, write_garbage
 
@@ -331,19 +331,6 @@ def test_sample_frames_are_load_videos_frames_before_normalisation(tiny_tokenize
 
 # ------------------------------------------------------------------------------------------------ remote code
 
-PROCESSOR_CODE = (
-    "processing_glccl.py",
-    "video_glccl.py",
-    "video_sampling_glccl.py",
-    "pyav_glccl.py",
-    "packet_lookahead_glccl.py",
-    "display_matrix_glccl.py",
-    "torchcodec_glccl.py",
-    "video_errors_glccl.py",
-    "frame_processing_glccl.py",
-    "checks.py",
-)
-
 
 @pytest.fixture()
 def checkpoint_with_processor(tiny_tokenizer: CLIPTokenizer, tmp_path: Path) -> tuple[Path, GLCCLProcessor]:
@@ -354,7 +341,7 @@ def checkpoint_with_processor(tiny_tokenizer: CLIPTokenizer, tmp_path: Path) -> 
 
 def test_checkpoint_carries_the_processor_code(checkpoint_with_processor: tuple[Path, GLCCLProcessor]) -> None:
     checkpoint, _ = checkpoint_with_processor
-    for name in PROCESSOR_CODE:
+    for name in sorted(PROCESSOR_CODE | SHARED_CODE):
         assert (checkpoint / name).is_file(), name
     saved = json.loads((checkpoint / "processor_config.json").read_text())
     assert saved["auto_map"] == {"AutoProcessor": "processing_glccl.GLCCLProcessor"}

@@ -12,6 +12,7 @@ import pytest
 import torch
 from card_fixtures import EVAL_OUTPUT, REPO_ID, CardTrainer, find, glccl_trainer, make_trainer, model_index_results
 from huggingface_hub import HfApi, ModelCard, metadata_load
+from modeling_fixtures import PROCESSOR_CODE, SHARED_CODE
 from transformers import AutoModel, AutoProcessor, Trainer
 from transformers.dynamic_module_utils import get_class_from_dynamic_module
 
@@ -29,21 +30,7 @@ MODEL_FILES = {
     "distributed.py",
     "outputs_glccl.py",
 }
-SHARED_CODE = {"checks.py"}  # imported by both the model's and the processor's remote code
-PROCESSOR_FILES = {
-    "processor_config.json",
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "processing_glccl.py",
-    "video_glccl.py",
-    "video_sampling_glccl.py",
-    "pyav_glccl.py",
-    "packet_lookahead_glccl.py",
-    "display_matrix_glccl.py",
-    "torchcodec_glccl.py",
-    "video_errors_glccl.py",
-    "frame_processing_glccl.py",
-}
+PROCESSOR_FILES = {"processor_config.json", "tokenizer.json", "tokenizer_config.json", *PROCESSOR_CODE}
 
 
 # -------------------------------------------------------------------------- transformers' own push_to_hub

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import datasets
 import glccl_hf.modeling.processing_glccl
@@ -16,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 from frame_cache_fixtures import IMAGE, MAX_FRAMES, MAX_WORDS, TESTS, count_sampling
-from video_fixtures import synthetic_processor, write_garbage
+from video_fixtures import write_garbage
 
 from glccl_hf.data import (
     FrameCache,
@@ -26,24 +25,7 @@ from glccl_hf.data import (
     make_synthetic_corpus,
     sampling_settings,
 )
-from glccl_hf.processing import GLCCLProcessor
 from glccl_hf.video import VideoDecodeError
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_synthetic_corpus(tmp_path_factory.mktemp("synthetic"), 4, 3, seed=3)
-
-
-@pytest.fixture(scope="module")
-def processor(corpus: Path) -> GLCCLProcessor:
-    return synthetic_processor(corpus, max_words=MAX_WORDS, max_frames=MAX_FRAMES, image_size=IMAGE)
-
-
-@pytest.fixture()
-def train(corpus: Path) -> datasets.Dataset:
-    return load_retrieval_dataset(corpus, "train")
-
 
 # ----------------------------------------------------------------------------------------------------- reruns
 

@@ -15,7 +15,6 @@ import pytest
 import torch
 from frame_cache_fixtures import IMAGE, MAX_FRAMES, MAX_WORDS, TESTS, assert_same_batch, tiny_model
 from torch.utils.data import DataLoader
-from video_fixtures import synthetic_processor
 
 from glccl_hf.data import (
     FRAME_CACHE_COLUMN,
@@ -23,27 +22,10 @@ from glccl_hf.data import (
     GLCCLDataCollator,
     cache_frames,
     load_retrieval_dataset,
-    make_synthetic_corpus,
     sampling_settings,
 )
 from glccl_hf.evaluation import encode_videos, score_dataset
 from glccl_hf.processing import GLCCLProcessor
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_synthetic_corpus(tmp_path_factory.mktemp("synthetic"), 4, 3, seed=3)
-
-
-@pytest.fixture(scope="module")
-def processor(corpus: Path) -> GLCCLProcessor:
-    return synthetic_processor(corpus, max_words=MAX_WORDS, max_frames=MAX_FRAMES, image_size=IMAGE)
-
-
-@pytest.fixture()
-def train(corpus: Path) -> datasets.Dataset:
-    return load_retrieval_dataset(corpus, "train")
-
 
 # --------------------------------------------------------------------------------------------- exact equality
 

@@ -12,7 +12,7 @@ from glccl_hf import GLCCLModel
 from glccl_hf.processing import GLCCLProcessor
 
 MAX_WORDS, MAX_FRAMES, IMAGE = 12, 4, 16  # IMAGE: the tiny model's
-TESTS = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parents[2]
 
 
 def tiny_model(processor: GLCCLProcessor) -> GLCCLModel:
