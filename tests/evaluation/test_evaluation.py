@@ -31,7 +31,7 @@ from glccl_hf.metrics import retrieval_metrics
 from glccl_hf.processing import GLCCLProcessor
 from glccl_hf.video import VideoDecodeError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 KEYS = [f"{d}_{m}" for d in ("t2v", "v2t") for m in ("R@1", "R@5", "R@10", "MdR", "MnR")]
 DSL_KEYS = [f"dsl_{key}" for key in KEYS]
 
