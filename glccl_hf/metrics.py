@@ -51,6 +51,7 @@ __all__ = [
     "dual_softmax",
     "format_metrics_table",
     "logged_retrieval_metrics",
+    "split_metric_key",
     "parse_metric_key",
     "parse_retrieval_metrics",
     "rank_metrics",
@@ -130,14 +131,24 @@ def parse_metric_key(key: str) -> MetricKey | None:
     return MetricKey(dsl, direction, name)
 
 
+def split_metric_key(key: str) -> tuple[str, MetricKey] | None:
+    """A Trainer log key's prefix (its ``metric_key_prefix``) and retrieval metric: ``"eval_vatex_dsl_t2v_R@1"`` ->
+    ``("eval_vatex", dsl_t2v_R@1)``, ``"t2v_MdR"`` -> ``("", t2v_MdR)``; None for a key that ends in no metric."""
+    parts = key.split("_")
+    for start in range(len(parts)):
+        metric = parse_metric_key("_".join(parts[start:]))
+        if metric is not None:
+            return "_".join(parts[:start]), metric
+    return None
+
+
 def logged_retrieval_metrics(logs: Mapping[str, Any], prefix: str) -> dict[str, Any]:
     """The retrieval metrics among a Trainer log's ``{prefix}_*`` keys, prefix removed (``eval_t2v_R@1`` ->
     ``t2v_R@1`` for prefix ``"eval"``); bookkeeping such as ``eval_loss`` is left out."""
-    start = prefix + "_"
     return {
-        key[len(start) :]: value
+        str(split[1]): value
         for key, value in logs.items()
-        if key.startswith(start) and parse_metric_key(key[len(start) :]) is not None
+        if (split := split_metric_key(key)) is not None and split[0] == prefix
     }
 
 

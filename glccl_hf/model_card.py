@@ -24,7 +24,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from huggingface_hub.repocard import RepoCard
 
 from .card_rows import DATASET_NAMES, architecture_rows, table_cell, training_rows, training_settings
-from .metrics import DSL_PREFIX, format_metrics_table, parse_metric_key, parse_retrieval_metrics
+from .metrics import DSL_PREFIX, MetricKey, format_metrics_table, parse_metric_key, parse_retrieval_metrics
 
 __all__ = [
     "CARD_FILENAME",
@@ -204,11 +204,15 @@ def _eval_table(evaluations: Sequence[RetrievalEvaluation]) -> str:
         dataset = table_cell(item.dataset_name + (f" ({item.config})" if item.config else ""))
         for post, metrics in item.groups().items():
             for direction, (_, _, label) in DIRECTION_TASKS.items():
-                values = {key.split("_", 1)[1]: value for key, value in metrics.items() if key.startswith(direction)}
+                values = {
+                    metric.name: value
+                    for key, value in metrics.items()
+                    if (metric := parse_metric_key(key)).direction == direction
+                }
                 if values:
                     rows.append(((dataset, table_cell(item.split), label, post), values))
     names = {name for _, values in rows for name in values}
-    columns = sorted(names, key=lambda name: parse_metric_key("t2v_" + name).order)
+    columns = sorted(names, key=lambda name: MetricKey(False, "t2v", name).order)  # R@K by K, then MdR, MnR
     return format_metrics_table(rows, columns, labels=TABLE_LABELS) if rows else ""
 
 

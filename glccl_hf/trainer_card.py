@@ -17,7 +17,7 @@ from huggingface_hub.repocard import RepoCard
 from transformers import TrainerCallback
 from transformers.utils import logging
 
-from .metrics import logged_retrieval_metrics, parse_metric_key
+from .metrics import logged_retrieval_metrics, split_metric_key
 from .model_card import RetrievalEvaluation, build_model_card, save_model_card
 
 __all__ = ["ModelCardCallback", "trainer_model_card", "write_trainer_model_card"]
@@ -46,9 +46,9 @@ class ModelCardCallback(TrainerCallback):
 
     def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict[str, float] | None = None, **kwargs: Any):
         for key, value in (metrics or {}).items():
-            split = _metric_key_prefix(key)
+            split = split_metric_key(key)
             if split is not None:
-                self.evaluations.setdefault(split[0], {})[split[1]] = value
+                self.evaluations.setdefault(split[0], {})[str(split[1])] = value
 
     def on_train_end(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any):
         if model is None or not (state.is_world_process_zero and args.should_save):
@@ -63,15 +63,6 @@ class ModelCardCallback(TrainerCallback):
     def logged_metrics(self, prefix: str) -> dict[str, float] | None:
         """The latest retrieval metrics recorded under `prefix`, None if none were."""
         return self.evaluations.get(prefix)
-
-
-def _metric_key_prefix(key: str) -> tuple[str, str] | None:
-    """``"eval_vatex_t2v_R@1"`` -> ``("eval_vatex", "t2v_R@1")``; None for a key that ends in no retrieval metric."""
-    parts = key.split("_")
-    for i in range(1, len(parts)):
-        if parse_metric_key("_".join(parts[i:])) is not None:
-            return "_".join(parts[:i]), "_".join(parts[i:])
-    return None
 
 
 def _card(

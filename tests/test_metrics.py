@@ -18,6 +18,7 @@ from glccl_hf.metrics import (
     parse_retrieval_metrics,
     rank_metrics,
     retrieval_metrics,
+    split_metric_key,
     text_to_video_ranks,
     video_to_text_ranks,
 )
@@ -246,3 +247,11 @@ def test_format_metrics_table_markdown_and_text() -> None:
     assert markdown.splitlines() == lines
     text = format_metrics_table(rows, ["t2v_R@1"], markdown=False)
     assert text.splitlines() == [" " * 8 + " t2v_R@1", "a" + " " * 7 + "    12.3", "b" + " " * 7 + "   100.0"]
+
+
+def test_split_metric_key_separates_the_trainer_prefix() -> None:
+    # The one parser of Trainer log keys: the card callback and logged_retrieval_metrics both read prefixes with it.
+    assert split_metric_key("eval_vatex_dsl_t2v_R@1") == ("eval_vatex", MetricKey(True, "t2v", "R@1"))
+    assert split_metric_key("t2v_MdR") == ("", MetricKey(False, "t2v", "MdR"))
+    assert split_metric_key("test_v2t_R@10") == ("test", MetricKey(False, "v2t", "R@10"))
+    assert split_metric_key("eval_loss") is None and split_metric_key("eval_t2v_R@0") is None
