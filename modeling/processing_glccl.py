@@ -1,7 +1,7 @@
 """GLCCLProcessor: CLIP tokenizer + video decoding/preprocessing with the GLCCL reference's layout.
 
-Part of the remote code a checkpoint carries (with video_glccl.py and the video files it lists, and
-frame_processing_glccl.py):
+Part of the remote code a checkpoint carries (with video_glccl.py and the video files it lists,
+frame_processing_glccl.py and checks.py):
 ``AutoProcessor.from_pretrained(checkpoint, trust_remote_code=True)`` gives this class without glccl_hf installed.
 
 Text: ``[SOT] + BPE(caption)[:max_words - 2] + [EOT]`` (the tokenizer's own truncation and padding to

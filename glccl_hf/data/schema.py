@@ -1,4 +1,5 @@
-"""The one schema every retrieval loader returns, and the two rules every loader applies on the way in.
+"""The one schema every retrieval loader returns, the two rules every loader applies on the way in, and
+`video_source`, how a video cell is read.
 
 A loaded split is a `datasets.Dataset` with one row per (video, caption) pair and these columns:
 

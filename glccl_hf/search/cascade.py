@@ -4,8 +4,8 @@ Stage 1 (max over frames): every valid frame is one unit vector (its normalised 
 sentence feature, and a segment's stage-1 score is its best frame's cosine. GLIM's sentence term lies between the
 mean and the max over frames of the sentence-frame similarity and its softmax leans to the max; measured on the
 trained demo model, the max proxy recovers the exact top-10 far better than the mean of normalised frames
-(bench/search.py). Frames are searched exactly (flat) for small collections and with a faiss IVF-PQ index above
-`ann_threshold` segments.
+(`python -m bench.search`, bench/search_recall.py). Frames are searched exactly (flat) for small collections and
+with a faiss IVF-PQ index above `ann_threshold` segments.
 
 Stage 2 (optional, `widen > 1`): GLIM's sentence-guided video-sentence score alone, about `frames x dim` per segment,
 narrows stage 1's `widen x candidates` proposals to `candidates`.

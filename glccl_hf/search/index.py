@@ -1,7 +1,7 @@
 """VideoIndex: the segments of a video collection, their GLCCL features on disk, and text search over them.
 
-The facade over the index's parts: `model_setup` (the model and processor an index is bound to), `store` (the
-segments of the current manifest), `writer` (the lock and the commit), `adding` (what `add` encodes and commits),
+The facade over the index's parts: `model_setup` (the model and processor an index is bound to), `segment_store`
+(the segments of the current manifest), `writer` (the lock and the commit), `adding` (what `add` encodes and commits),
 `ann` (stage 1's approximate index) and `ranking` (the cascade and the exhaustive search).
 """
 

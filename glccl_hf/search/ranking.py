@@ -15,7 +15,7 @@ from ..modeling.modeling_glccl import GLCCLModel, GLCCLTextFeatures
 from . import cascade
 from .segment_store import SegmentStore
 
-# Segments scored exactly per query, and stage 1's proposals per exact candidate (recall measured by bench/search.py).
+# Segments scored exactly per query, and stage 1's proposals per exact candidate (recall: bench/search_recall.py).
 DEFAULT_CANDIDATES = 100
 DEFAULT_WIDEN = 4
 DEFAULT_NPROBE = 32

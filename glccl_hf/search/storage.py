@@ -6,6 +6,7 @@ renamed into place, the manifest last.
       shards/NAME.parquet         one row per segment: video, start, end, num_frames, frame_times, file size/mtime
       shards/NAME.frames.npy      float16 [segments, frames, dim]: per-frame features after the temporal module
       ann-GEN.faiss               IVF-PQ over the normalised frame features (only above `ann_threshold` segments)
+      processor/                  the processor the index samples and tokenizes with (written by model_setup)
 
 Segment ids are `shard.first_id + row`; a shard joins the index when a manifest naming it is renamed into place, so a
 killed writer leaves at most unreferenced files, which the next writer deletes.
