@@ -11,7 +11,7 @@ import torch
 
 from ..modeling.video_glccl import VideoDecodeError
 from .frame_cache import FRAME_CACHE_COLUMN, load_cached_video
-from .schema import video_source
+from .schema import video_source, with_source_name
 
 logger = logging.getLogger(__name__)
 
@@ -93,9 +93,10 @@ class GLCCLDataCollator:
                 pv, vm = self._load_video(source, row.get(FRAME_CACHE_COLUMN))
             except (FileNotFoundError, VideoDecodeError) as err:
                 if self.on_error == "raise":
-                    if name in str(err):
+                    named = with_source_name(err, name)
+                    if named is err:
                         raise
-                    raise with_source_name(err, name) from err
+                    raise named from err
                 reason = f"{type(err).__name__}: {err}"
                 logger.warning("GLCCLDataCollator: skipping %s: %s", name, reason)
                 self._count_skip()
@@ -149,11 +150,3 @@ class GLCCLDataCollator:
         info = torch.utils.data.get_worker_info()
         slot = 0 if info is None else min(1 + info.id, _COUNTER_SLOTS - 1)
         self._skip_counts[slot] += 1
-
-
-def with_source_name(err: Exception, name: str) -> Exception:
-    """The same kind of error (FileNotFoundError, else VideoDecodeError) with the video's name in front of the message:
-    the collator and the evaluation name a failed video the same way."""
-    if isinstance(err, FileNotFoundError):
-        return FileNotFoundError(f"{name}: {err}")
-    return VideoDecodeError(f"{name}: {err}")

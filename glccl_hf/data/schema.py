@@ -1,5 +1,5 @@
-"""The one schema every retrieval loader returns, the two rules every loader applies on the way in, and
-`video_source`, how a video cell is read.
+"""The one schema every retrieval loader returns, the two rules every loader applies on the way in,
+`video_source`, how a video cell is read, and `with_source_name`, how a video that cannot be read is named.
 
 A loaded split is a `datasets.Dataset` with one row per (video, caption) pair and these columns:
 
@@ -29,6 +29,17 @@ import datasets
 import pyarrow as pa
 
 from ..formatting import preview
+from ..modeling.video_glccl import VideoDecodeError
+
+
+def with_source_name(err: Exception, name: str) -> Exception:
+    """`err` with the video's name in front of its message, of the same kind (FileNotFoundError, else
+    VideoDecodeError), so every reader names a failed video the same way; `err` itself when it already names it."""
+    if name in str(err):
+        return err
+    if isinstance(err, FileNotFoundError):
+        return FileNotFoundError(f"{name}: {err}")
+    return VideoDecodeError(f"{name}: {err}")
 
 
 def video_source(video: Any) -> Any:

@@ -12,9 +12,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from ..data.collator import ON_ERROR_POLICIES, with_source_name
+from ..data.collator import ON_ERROR_POLICIES
 from ..data.frame_cache import load_cached_video
-from ..data.schema import video_source
+from ..data.schema import video_source, with_source_name
 from ..modeling.checks import positive_int
 from ..modeling.modeling_glccl import GLCCLTextFeatures, GLCCLVideoFeatures
 from ..modeling.video_glccl import VideoDecodeError
@@ -150,7 +150,7 @@ class _DecodedVideos(Dataset):
                 return index, load_cached_video(self.processor, source, self.frame_cache, name=name)
             return index, self.processor.load_video(source, name=name)
         except (FileNotFoundError, VideoDecodeError) as err:
-            named = err if name in str(err) else with_source_name(err, name)
+            named = with_source_name(err, name)
             if self.on_error == "raise":
                 if named is err:
                     raise

@@ -11,7 +11,6 @@ from torch.utils.data import DataLoader
 from video_fixtures import synthetic_processor, write_garbage, write_truncated
 
 from glccl_hf.data import GLCCLDataCollator, load_retrieval_dataset, make_synthetic_corpus
-from glccl_hf.data.collator import with_source_name
 from glccl_hf.processing import GLCCLProcessor
 from glccl_hf.video import VideoDecodeError
 
@@ -172,9 +171,3 @@ def test_cache_videos_decodes_each_path_once(processor: GLCCLProcessor, train_ro
     GLCCLDataCollator(CountingProcessor())(rows)
     assert len(calls) == 4  # without the cache every row decodes
 
-
-@pytest.mark.parametrize("error", [FileNotFoundError("no such file"), VideoDecodeError("moov atom not found")])
-def test_with_source_name_keeps_the_kind_of_error(error: Exception) -> None:
-    named = with_source_name(error, "clips/a.mp4")
-    assert type(named) is type(error)
-    assert str(named) == f"clips/a.mp4: {error}"

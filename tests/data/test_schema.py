@@ -16,7 +16,9 @@ from glccl_hf.data.schema import (
     find_duplicate_rows,
     path_dataset,
     video_and_caption_indices,
+    with_source_name,
 )
+from glccl_hf.video import VideoDecodeError
 
 
 def test_videos_numbered_by_first_appearance_and_captions_counted_per_video() -> None:
@@ -58,3 +60,11 @@ def test_missing_videos_raise_under_error_or_when_none_is_left(missing: list[str
     with pytest.raises(FileNotFoundError, match=message):
         drop_missing_videos(missing, 2, what="corpus", where="/videos", policy=policy, pattern="files", report=report)
     assert report.missing_videos == []
+
+
+@pytest.mark.parametrize("error", [FileNotFoundError("no such file"), VideoDecodeError("moov atom not found")])
+def test_with_source_name_keeps_the_kind_of_error(error: Exception) -> None:
+    named = with_source_name(error, "clips/a.mp4")
+    assert type(named) is type(error)
+    assert str(named) == f"clips/a.mp4: {error}"
+    assert with_source_name(named, "clips/a.mp4") is named  # already named: not named twice

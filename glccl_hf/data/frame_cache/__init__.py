@@ -9,6 +9,7 @@ normalisation) and stores them in Arrow shards; ``GLCCLDataCollator`` and ``enco
 layout and the entry keys are described in :mod:`.reader`.
 """
 
+from ..schema import video_source
 from .reader import (
     CACHE_FORMATS,
     CACHE_INFO,
@@ -18,13 +19,9 @@ from .reader import (
     FrameCache,
     VideoIdentity,
     decode_jpeg,
-    forget_frame_cache,
     load_cached_video,
     open_frame_cache,
-    read_cache_info,
     sampling_settings,
-    shard_schema,
-    video_source,
 )
 from .writer import DEFAULT_SHARD_VIDEOS, cache_frames, encode_jpeg
 
@@ -40,11 +37,8 @@ __all__ = [
     "cache_frames",
     "decode_jpeg",
     "encode_jpeg",
-    "forget_frame_cache",
     "load_cached_video",
     "open_frame_cache",
-    "read_cache_info",
     "sampling_settings",
-    "shard_schema",
     "video_source",
 ]

@@ -25,6 +25,7 @@ import torch
 
 from ...modeling.checks import positive_int
 from ...modeling.video_glccl import VideoDecodeError
+from ..schema import video_source, with_source_name
 from .reader import (
     CACHE_FORMATS,
     CACHE_INFO,
@@ -37,7 +38,6 @@ from .reader import (
     read_cache_info,
     sampling_settings,
     shard_schema,
-    video_source,
 )
 
 logger = logging.getLogger(__name__)
@@ -298,9 +298,10 @@ def _decode_into(
             writer.add(row)
             continue
         if on_error == "raise":
-            if job.name in str(error):
+            named = with_source_name(error, job.name)
+            if named is error:
                 raise error
-            raise type(error)(f"{job.name}: {error}") from error
+            raise named from error
         logger.warning("frame cache: skipping %s: %s: %s", job.name, type(error).__name__, error)
         failures.append(job.name)
     return failures
