@@ -13,24 +13,26 @@ docs/method.md in the glccl-hf repository lists this among the departures from t
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import torch
 import torch.distributed as dist
 import torch.distributed.nn.functional as differentiable
 
+# torch 2.13 deprecates this all_gather for a function of its private _functional_collectives module (same
+# gradient). Silenced once, for calls from this module only: a catch_warnings() per call would reset every module's
+# once-only warning registry at each training step.
+warnings.filterwarnings(
+    "ignore",
+    message=r"torch\.distributed\.nn\.functional\.all_gather",
+    category=FutureWarning,
+    module=re.escape(__name__),
+)
+
 
 def is_distributed_training() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
-
-
-def _differentiable_all_gather(tensor: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    with warnings.catch_warnings():
-        # torch 2.13 deprecates it for a function of its private _functional_collectives module; same gradient.
-        warnings.filterwarnings(
-            "ignore", message=r"torch\.distributed\.nn\.functional\.all_gather", category=FutureWarning
-        )
-        return differentiable.all_gather(tensor)
 
 
 def gather_batch(tensor: torch.Tensor) -> torch.Tensor:
@@ -42,7 +44,7 @@ def gather_batch(tensor: torch.Tensor) -> torch.Tensor:
             f"per-process batch sizes differ ({[int(size) for size in sizes]}); the contrastive loss needs equal "
             "batches on every process (use drop_last / dataloader_drop_last=True)"
         )
-    return torch.cat(_differentiable_all_gather(tensor), dim=0)
+    return torch.cat(differentiable.all_gather(tensor), dim=0)
 
 
 __all__ = ["gather_batch", "is_distributed_training"]
