@@ -27,7 +27,7 @@ from transformers import HfArgumentParser, set_seed
 
 from .data import GLCCLDataCollator, load_retrieval_dataset, load_synthetic_tokenizer, make_synthetic_corpus
 from .evaluation import score_dataset
-from .metrics import RECALL_AT, format_metrics_table
+from .metrics import METRIC_KEYS, RECALL_AT, format_metrics_table, parse_metric_key
 from .model_card import build_model_card, save_model_card
 from .modeling.configuration_glccl import GLCCLConfig
 from .modeling.modeling_glccl import GLCCLModel
@@ -80,9 +80,6 @@ QUICK_SETTINGS: dict[str, Any] = {
     "layers": 1,
 }
 RESULTS_FILENAME = "results.md"
-TABLE_COLUMNS: tuple[str, ...] = tuple(
-    f"{direction} {metric}" for direction in ("t2v", "v2t") for metric in (*(f"R@{k}" for k in RECALL_AT), "MdR", "MnR")
-)
 
 
 def demo_config(tokenizer: Any, settings: DemoSettings, **overrides: Any) -> GLCCLConfig:
@@ -169,8 +166,8 @@ def format_table(results: dict[str, dict[str, float]]) -> str:
     """The Markdown table README.md shows: t2v and v2t R@1/5/10, MdR and MnR (one decimal), one row per model."""
 
     rows = [((name,), metrics) for name, metrics in results.items()]
-    columns = [column.replace(" ", "_") for column in TABLE_COLUMNS]
-    return format_metrics_table(rows, columns, labels=("model",), headers=TABLE_COLUMNS)
+    headers = [parse_metric_key(key).label for key in METRIC_KEYS]  # "t2v R@1", ...
+    return format_metrics_table(rows, METRIC_KEYS, labels=("model",), headers=headers)
 
 
 def plot_training_curves(histories: dict[str, list[dict[str, Any]]], path: Path) -> None:

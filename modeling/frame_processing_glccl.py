@@ -41,11 +41,10 @@ def resize_crop_frames(frames: torch.Tensor, image_size: int = 224) -> torch.Ten
         raise ValueError(f"frames must be uint8 (decoded pixel values 0..255), got dtype {frames.dtype}")
     if frames.ndim != 4 or frames.shape[1] not in (1, 3):
         raise ValueError(f"frames must have shape [n, 3, H, W] (or [n, 1, H, W]), got {list(frames.shape)}")
-    positive_int("image_size", image_size)
+    size = positive_int("image_size", image_size)
     n, _, height, width = frames.shape
     if height < 1 or width < 1:
         raise ValueError(f"frames have an empty spatial size {height}x{width}")
-    size = image_size
     if height <= width:
         new_h, new_w = size, int(size * width / height)
     else:
