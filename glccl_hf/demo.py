@@ -260,14 +260,6 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescrip
     """The module docstring as written, and each option's default."""
 
 
-def settings_from_args(quick: bool = False, **options: Any) -> DemoSettings:
-    """The demo's settings: the defaults, or the `--quick` preset, with every option given explicitly on top
-    (None: not given)."""
-    preset = QUICK_SETTINGS if quick else {}
-    given = {name: value for name, value in options.items() if value is not None}
-    return DemoSettings(**{**preset, **given})
-
-
 def parse_args(argv: list[str] | None = None) -> tuple[DemoArguments, DemoSettings]:
     """The command line: `--quick` is read first and its settings become the defaults, so options given win."""
     parser = HfArgumentParser((DemoArguments, DemoSettings), description=__doc__, formatter_class=_HelpFormatter)

@@ -20,7 +20,6 @@ from glccl_hf.demo import (
     format_table,
     main,
     parse_args,
-    settings_from_args,
 )
 from glccl_hf.evaluation import score_dataset
 
@@ -99,9 +98,10 @@ def test_quick_demo_is_deterministic_and_is_the_table_in_readme(tmp_path, capsys
 
 
 def test_quick_preset_takes_explicit_options_on_top():
-    assert settings_from_args(quick=True) == DemoSettings(**QUICK_SETTINGS)
-    assert settings_from_args(quick=True, max_steps=2, seed=None).max_steps == 2
-    assert settings_from_args(quick=False) == DemoSettings()
+    # The command line's own parse, which replaced the old settings_from_args: the same three checks.
+    assert parse_args(["--quick"])[1] == DemoSettings(**QUICK_SETTINGS)
+    assert parse_args(["--quick", "--max_steps", "2"])[1].max_steps == 2
+    assert parse_args([])[1] == DemoSettings()
 
 
 def test_command_line_quick_preset_and_explicit_options():
