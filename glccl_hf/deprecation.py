@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import functools
-import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
+
+from .modeling.checks import accept_keyword_alias
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -14,21 +14,7 @@ def renamed_keyword(old: str, new: str) -> Callable[[F], F]:
     """Decorate a function whose keyword `old` is now called `new`: `old=` still works and warns; both is an error."""
 
     def decorate(function: F) -> F:
-        @functools.wraps(function)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if old in kwargs:
-                if new in kwargs:
-                    raise TypeError(
-                        f"{function.__qualname__}() got both {old}= and {new}=, which are the same argument"
-                    )
-                warnings.warn(
-                    f"{function.__qualname__}(): {old}= is renamed {new}= and will be removed",
-                    FutureWarning,
-                    stacklevel=2,
-                )
-                kwargs[new] = kwargs.pop(old)
-            return function(*args, **kwargs)
-
-        return wrapper  # type: ignore[return-value]
+        warning = f"{function.__qualname__}(): {old}= is renamed {new}= and will be removed"
+        return accept_keyword_alias(function, old, new, warning=warning)  # type: ignore[return-value]
 
     return decorate

@@ -6,13 +6,14 @@ with the paper's names as read-only views (`sentence_embeds`, `frame_embeds`) an
 
 from __future__ import annotations
 
-import functools
 import warnings
 from dataclasses import dataclass
 
 import torch
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers.utils import ModelOutput
+
+from .checks import accept_keyword_alias
 
 
 @dataclass
@@ -88,29 +89,16 @@ class GLCCLVideoFeatures(BaseModelOutputWithPooling):
 _FRAME_MASK_RENAMED = "GLCCLVideoFeatures.frame_mask is deprecated: the mask of real frames is called video_mask"
 
 
-def _accept_alias(cls: type, alias: str, field: str, deprecation: str | None = None) -> type:
-    """Let the feature dataclass `cls` also be built with `alias=` for its `field`: the paper's name of
-    `pooler_output`, which it keeps as a read-only property (features stored apart from the model are rebuilt for
-    scoring), or a former name, which warns with `deprecation`."""
-    dataclass_init = cls.__init__
-
-    @functools.wraps(dataclass_init)
-    def __init__(self, *args, **kwargs):
-        if alias in kwargs:
-            if deprecation is not None:
-                warnings.warn(deprecation, FutureWarning, stacklevel=2)
-            if kwargs.get(field) is not None:
-                raise TypeError(f"{cls.__name__} got both {alias} and {field}, which are the same field")
-            kwargs[field] = kwargs.pop(alias)
-        dataclass_init(self, *args, **kwargs)
-
-    cls.__init__ = __init__
-    return cls
-
-
-_accept_alias(GLCCLTextFeatures, "sentence_embeds", "pooler_output")
-_accept_alias(GLCCLVideoFeatures, "frame_embeds", "pooler_output")
-_accept_alias(GLCCLVideoFeatures, "frame_mask", "video_mask", _FRAME_MASK_RENAMED)
+# Features stored apart from the model are rebuilt for scoring under the paper's names, or under a former name.
+GLCCLTextFeatures.__init__ = accept_keyword_alias(
+    GLCCLTextFeatures.__init__, "sentence_embeds", "pooler_output", what="field"
+)
+GLCCLVideoFeatures.__init__ = accept_keyword_alias(
+    GLCCLVideoFeatures.__init__, "frame_embeds", "pooler_output", what="field"
+)
+GLCCLVideoFeatures.__init__ = accept_keyword_alias(
+    GLCCLVideoFeatures.__init__, "frame_mask", "video_mask", warning=_FRAME_MASK_RENAMED, what="field"
+)
 
 
 @dataclass
