@@ -38,9 +38,9 @@ from typing import Any
 import torch
 
 from bench.features import DIM, FRAMES, WORDS, clip_like_features, to_device
-from bench.models import random_glccl
-from bench.train_step import SETTINGS, measure_step
-from glccl_hf import GLCCLConfig, GLCCLModel
+from bench.models import random_glccl, random_model
+from bench.train_step import SETTINGS, measure_step, vit_b32_config
+from glccl_hf import GLCCLModel
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -160,11 +160,8 @@ def run_train_step(device: torch.device, out: Path, quick: bool, timeout: float)
 
 
 def encoding_model(quick: bool) -> GLCCLModel:
-    """ViT-B/32 GLCCL with random weights; in quick mode a tiny one."""
-    if quick:
-        return random_glccl(width=64, layers=2, projection_dim=64, max_words=WORDS, max_frames=FRAMES)
-    torch.manual_seed(0)
-    return GLCCLModel(GLCCLConfig(max_words=WORDS, max_frames=FRAMES, vision_config={"patch_size": 32})).eval()
+    """ViT-B/32 GLCCL with random weights (seed 0); in quick mode the training step's tiny one."""
+    return random_model(vit_b32_config(WORDS, FRAMES, tiny=quick))
 
 
 def run_encoding(device: torch.device, tmp: Path, videos: int, workers: int, batch: int, quick: bool) -> dict:

@@ -29,7 +29,7 @@ SETTINGS = [
 ]
 
 
-def _vit_b32_config(max_words: int, max_frames: int, tiny: bool = False):
+def vit_b32_config(max_words: int, max_frames: int, tiny: bool = False):
     from glccl_hf import GLCCLConfig
 
     if tiny:  # two narrow layers per encoder: the same code path at a fraction of the cost
@@ -52,7 +52,7 @@ def measure_step(precision: str, checkpointing: bool, args: argparse.Namespace) 
 
     torch.manual_seed(0)
     device = torch.device(args.device)
-    model = GLCCLModel(_vit_b32_config(args.words, args.frames, args.tiny)).to(device).train()
+    model = GLCCLModel(vit_b32_config(args.words, args.frames, args.tiny)).to(device).train()
     if checkpointing:
         model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
